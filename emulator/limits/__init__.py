@@ -1,0 +1,3 @@
+"""Org limits: rolling 24 h counters and the REST ``/limits`` resource."""
+
+from __future__ import annotations
