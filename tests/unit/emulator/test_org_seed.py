@@ -1,0 +1,53 @@
+"""create_accounts: the contract the core seeding command relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from emulator.config import EmulatorConfig
+from emulator.ids import salesforce_id
+from emulator.org.models import org_of
+from emulator.org.seed import account_external_id, create_accounts
+from emulator.state import EmulatorState
+
+
+@pytest.fixture
+def state() -> Iterator[EmulatorState]:
+    st = EmulatorState(EmulatorConfig(time_scale=0))
+    yield st
+    st.close()
+
+
+def test_ids_are_the_shared_sequence(state: EmulatorState) -> None:
+    ids = create_accounts(state, 3, seed=7)
+    assert ids == [salesforce_id("001", n) for n in (1, 2, 3)]
+    assert org_of(state).counts()["Account"] == 3
+
+
+def test_idempotent_and_deterministic(state: EmulatorState) -> None:
+    first = create_accounts(state, 4, seed=7)
+    again = create_accounts(state, 4, seed=7)
+    assert first == again
+    assert org_of(state).counts()["Account"] == 4
+    row = (
+        org_of(state)
+        .conn()
+        .execute('SELECT "ExternalId__c", "Name" FROM sobject_account WHERE "Id" = ?', (first[1],))
+        .fetchone()
+    )
+    assert row == (account_external_id(2), "Account 000002")
+
+
+def test_new_records_continue_after_seeded_ids(state: EmulatorState) -> None:
+    from emulator.org.schema import ACCOUNT
+
+    create_accounts(state, 2, seed=1)
+    assert org_of(state).allocate(ACCOUNT, 1) == [(3, salesforce_id("001", 3))]
+
+
+def test_reset_empties_the_org(state: EmulatorState) -> None:
+    create_accounts(state, 2, seed=1)
+    state.reset()
+    assert org_of(state).counts() == {"Account": 0, "Opportunity": 0}
