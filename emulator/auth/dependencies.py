@@ -24,21 +24,31 @@ Usage in a route (bulk2, soql, limits, datacloud Connect form)::
 token from ``/services/a360/token``); not counted against the core API allocation.
 
 ``get_state(request) -> EmulatorState``: the emulator the app was built for.
+
+Annotated shorthands, B008-clean: ``session: CoreSession``, ``session: DataCloudSession``,
+``state: StateDep``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Annotated
 
+from fastapi import Depends
 from starlette.requests import Request
 
 from emulator.auth.models import Session
 from emulator.exceptions import InvalidSessionId, RequestLimitExceeded
+from emulator.state import EmulatorState
 
-if TYPE_CHECKING:
-    from emulator.state import EmulatorState
-
-__all__ = ["bearer_token", "get_state", "require_core_session", "require_datacloud_session"]
+__all__ = [
+    "CoreSession",
+    "DataCloudSession",
+    "StateDep",
+    "bearer_token",
+    "get_state",
+    "require_core_session",
+    "require_datacloud_session",
+]
 
 
 def get_state(request: Request) -> EmulatorState:
@@ -77,3 +87,9 @@ def require_datacloud_session(request: Request) -> Session:
     if session is None:
         raise InvalidSessionId()
     return session
+
+
+# Annotated shorthands (ruff B008-clean): ``def route(session: CoreSession, state: StateDep)``.
+StateDep = Annotated[EmulatorState, Depends(get_state)]
+CoreSession = Annotated[Session, Depends(require_core_session)]
+DataCloudSession = Annotated[Session, Depends(require_datacloud_session)]
