@@ -312,8 +312,9 @@ def sobject(name: str) -> SObjectDef | None:
 def create_table_sql(obj: SObjectDef) -> list[str]:
     """DDL for one object: a rowid sequence (for id generation) plus one column per field.
 
-    ``ExternalId__c`` is UNIQUE (a unique external id, as in the org) and lookups are indexed so
-    parent checks and reconciliation COUNT() queries stay fast.
+    ``ExternalId__c`` and lookups are indexed so upsert matching, parent checks and reconciliation
+    COUNT() queries stay fast. Uniqueness of ``ExternalId__c`` is enforced by the DML layer among
+    live records (a deleted record in the recycle bin does not hold its value).
     """
     cols = ["_n INTEGER PRIMARY KEY"]
     for f in obj.fields:
@@ -322,12 +323,13 @@ def create_table_sql(obj: SObjectDef) -> list[str]:
             col += f" GENERATED ALWAYS AS ({f.formula}) VIRTUAL"
         elif f.name == "Id":
             col += " NOT NULL UNIQUE"
-        elif f.unique:
-            col += " UNIQUE"
         cols.append(col)
     stmts = [f"CREATE TABLE IF NOT EXISTS {obj.table} ({', '.join(cols)})"]
     for f in obj.fields:
-        if f.type == "reference" and f.name not in {"CreatedById", "LastModifiedById", "OwnerId"}:
+        indexed = f.unique or (
+            f.type == "reference" and f.name not in {"CreatedById", "LastModifiedById", "OwnerId"}
+        )
+        if indexed:
             stmts.append(
                 f'CREATE INDEX IF NOT EXISTS {obj.table}_{f.name.lower()} ON {obj.table} ("{f.name}")'
             )
