@@ -14,24 +14,60 @@ reach into ``state`` (clock, faults, counters) directly.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 import requests
 import uvicorn
+from fastapi.testclient import TestClient
 
+from emulator.app import create_app
 from emulator.client_support import emulator_session
 from emulator.config import EmulatorConfig
 from emulator.server import bind_socket, build, uvicorn_config
 from emulator.state import EmulatorState
 from emulator.tls import make_tls
 
-__all__ = ["EmulatorServer"]
+__all__ = ["EmulatorServer", "core_login", "in_process"]
+
+
+@contextlib.contextmanager
+def in_process(
+    config: EmulatorConfig | None = None, *, raise_server_exceptions: bool = True
+) -> Iterator[tuple[EmulatorState, TestClient]]:
+    """State + in-process ``TestClient`` (no socket, no TLS): for fast unit tests."""
+    state = EmulatorState(config or EmulatorConfig(time_scale=0.0))
+    try:
+        with TestClient(
+            create_app(state), raise_server_exceptions=raise_server_exceptions
+        ) as client:
+            yield state, client
+    finally:
+        state.close()
+
+
+def core_login(client: Any, username: str = "user@example.com") -> str:
+    """A core access token from the password grant (any credentials when none are configured)."""
+    response = client.post(
+        "/services/oauth2/token",
+        data={
+            "grant_type": "password",
+            "client_id": "emulator-client",
+            "client_secret": "emulator-secret",
+            "username": username,
+            "password": "password+token",
+        },
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
 
 
 class EmulatorServer:
