@@ -24,6 +24,10 @@ class BulkProcessingConfig:
     records_per_second_per_worker: float = 2000.0
     # How long a transaction waits for a row lock before the record fails (Help DPE: ~10 s).
     lock_wait_seconds: float = 10.0
+    # Partial-save attempts of one transaction (Apex DML with allOrNone=false: at most three).
+    # A lock timeout fails the rows needing that lock and rolls the attempt back; the rest is
+    # retried; a timeout in the last attempt fails every remaining row.
+    partial_save_attempts: int = 3
     # Records per DML transaction (reference §3.7: 200).
     transaction_size: int = 200
     # Records per internal batch (reference §3.7: 10,000).

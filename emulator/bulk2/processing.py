@@ -74,11 +74,12 @@ class _Txn:
     """One 200-record transaction working through its lock acquisitions."""
 
     __slots__ = (
+        "attempt",
         "batch",
-        "failed",
         "first_pos",
         "held",
         "key_rows",
+        "lock_errors",
         "order",
         "prepared",
         "progress",
@@ -93,10 +94,21 @@ class _Txn:
         self.start_row = start_row
         self.size = size
         self.prepared = prepared
+        self.attempt = 1
+        self.lock_errors: dict[int, str] = {}
+        self.token = 0
+        self.held: list[str] = []
+        self.plan_locks()
+
+    def plan_locks(self) -> None:
+        """Lock order for the next attempt: first use of each key, skipping failed rows."""
         self.order: list[str] = []
         self.first_pos: list[int] = []
         self.key_rows: dict[str, list[int]] = {}
-        for pos, keys in prepared.locks:
+        skip = self.lock_errors
+        for pos, keys in self.prepared.locks:
+            if pos in skip:
+                continue
             for key in keys:
                 rows = self.key_rows.get(key)
                 if rows is None:
@@ -107,9 +119,6 @@ class _Txn:
                     rows.append(pos)
         self.step = 0
         self.progress = 0
-        self.held: list[str] = []
-        self.failed: list[str] = []
-        self.token = 0
 
 
 class ProcessingEngine:
@@ -363,9 +372,21 @@ class ProcessingEngine:
             waiters.remove(txn)
             if not waiters:
                 del self._waiters[key]
-        txn.failed.append(key)
         txn.token += 1
-        txn.step += 1
+        # Partial save (allOrNone=false): the rows needing this lock fail, the attempt rolls back
+        # and the rest is tried again; after the last attempt every remaining row fails.
+        message = str(record_errors.unable_to_lock_row([key]))
+        last = txn.attempt >= self.config.partial_save_attempts
+        for pos in txn.key_rows[key]:
+            txn.lock_errors[pos] = message
+        if last:
+            for pos, _ in txn.prepared.locks:
+                txn.lock_errors.setdefault(pos, message)
+            self._commit(txn)
+            return
+        self._release(txn)
+        txn.attempt += 1
+        txn.plan_locks()
         self._advance(txn)
 
     def _release(self, txn: _Txn) -> None:
@@ -387,13 +408,7 @@ class ProcessingEngine:
     def _commit(self, txn: _Txn, chain: bool = True) -> None:
         batch = txn.batch
         job = batch.job
-        failed: dict[int, str] = {}
-        if txn.failed:
-            bad: dict[int, list[str]] = {}
-            for key in txn.failed:
-                for pos in txn.key_rows[key]:
-                    bad.setdefault(pos, []).append(key)
-            failed = {pos: str(record_errors.unable_to_lock_row(keys)) for pos, keys in bad.items()}
+        failed = txn.lock_errors
         applied = batch.executor.apply(txn.prepared, failed)
         offset = txn.start_row
         error_ids = {
@@ -409,7 +424,7 @@ class ProcessingEngine:
         rate = self.config.records_per_second_per_worker
         if rate > 0:
             with job.lock:
-                job.api_active_ms += txn.size / rate * 1000.0
+                job.api_active_ms += txn.size * txn.attempt / rate * 1000.0
         self._release(txn)
         batch.next_row = txn.start_row + txn.size
         if chain:
