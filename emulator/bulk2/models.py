@@ -159,7 +159,9 @@ class BulkService:
         return frozenset(key for key, n in counts.items() if n > 1)
 
     # -------------------------------------------------------------- state
-    def set_state(self, job_id: str, body: Any) -> IngestJob:
+    def set_state(self, job_id: str, body: Any) -> dict[str, Any]:
+        """PATCH: close or abort; returns the short JobInfo as of the change (before processing
+        starts, so the client sees ``UploadComplete`` even when processing is instant)."""
         if not isinstance(body, dict):
             raise JsonParserError()
         job = self.get(job_id)
@@ -183,9 +185,10 @@ class BulkService:
                 raise exc.InvalidJobState(f"Invalid state transition from {current} to {wanted}")
             job.state = wanted
             job.modified = self.state.clock.now()
+            view = job.patch_view()
         if wanted == J.ABORTED:
             self._on_terminal(job)
-            return job
+            return view
         if self.state.faults.roll(SERVICE_NAME, "job_failed"):
             self.fail_job_midway(job.id)
         if job.upload_error is not None or job.plan is None:
@@ -193,7 +196,7 @@ class BulkService:
             self.engine.schedule(0.0, self.engine.fail_job, job, message)
         else:
             self.engine.submit(job, DmlExecutor(self.org, job.plan, job.duplicate_keys))
-        return job
+        return view
 
     def fail_job_midway(self, job_id: str, after_records: int | None = None) -> None:
         """Fault hook: the job ends ``Failed`` once ``after_records`` (default: half) are done.
