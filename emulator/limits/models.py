@@ -78,9 +78,7 @@ class UsageCounters:
         with self._lock:
             used = self.api_requests.value()
             if used >= self.api_max:
-                raise RequestLimitExceeded(
-                    headers={"Sforce-Limit-Info": f"api-usage={used}/{self.api_max}"}
-                )
+                raise RequestLimitExceeded()
             self.api_requests.add(1)
             return used + 1, self.api_max
 
