@@ -49,6 +49,7 @@ def uvicorn_config(
         log_config=None,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=5,
+        lifespan="off",  # models start in create_app; nothing to run at lifespan events
         limit_concurrency=None,
     )
 

@@ -74,7 +74,8 @@ def verify_jwt_assertion(config: EmulatorConfig, assertion: str | None, own_url:
     allowed = (*STANDARD_AUDIENCES, own_url.rstrip("/"))
     if not any(str(a).rstrip("/") in allowed for a in audiences):
         raise InvalidGrant("audience is invalid")
-    if claims["exp"] < time.time() - 5:
+    # simple-salesforce sends exp as a string; PyJWT accepts it, so must we.
+    if float(claims["exp"]) < time.time() - 5:
         raise InvalidGrant("expired authorization code")
     check_client(config, claims["iss"], None)
     return str(claims["sub"])
