@@ -1,0 +1,202 @@
+"""Packing by parent, the in-flight scheduler and the streaming buffer (hypothesis invariants)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import NamedTuple
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from include.dc2sf.logic.packing import (
+    Job,
+    JobScheduler,
+    ParentGroupingBuffer,
+    SplitPart,
+    choose_next_job,
+    pack_records,
+)
+
+
+class Rec(NamedTuple):
+    key: str
+    parent: str | None
+
+
+def make_records(parents: list[str | None]) -> list[Rec]:
+    return [Rec(f"k{index:05d}", parent) for index, parent in enumerate(parents)]
+
+
+def test_small_example_groups_parents_and_sorts_within_jobs() -> None:
+    records = make_records(["B", "A", "B", "C", "A", "A", None])
+    jobs = pack_records(records, records_per_job=3)
+    assert [job.number for job in jobs] == list(range(len(jobs)))
+    assert all(job.size <= 3 for job in jobs)
+    as_parents = [[record.parent for record in job.records] for job in jobs]
+    assert ["A", "A", "A"] in as_parents
+    assert sum(len(job.records) for job in jobs) == 7
+    for job in jobs:
+        assert list(job.records) == sorted(
+            job.records, key=lambda r: (r.parent or "\U0010ffff", r.key)
+        )
+    assert jobs[0].parents == frozenset({"A"})
+    assert len(jobs) == 3, "7 records, groups of 3+2+1+1 pack into 3 jobs"
+
+
+def test_oversized_parent_split_into_consecutive_exclusive_jobs() -> None:
+    records = make_records(["P"] * 7 + ["Q", "R"])
+    jobs = pack_records(records, records_per_job=3)
+    p_jobs = [job for job in jobs if "P" in job.parents]
+    assert [job.size for job in p_jobs] == [3, 3, 1]
+    assert [job.split_parts for job in p_jobs] == [
+        (SplitPart("P", 1, 3),),
+        (SplitPart("P", 2, 3),),
+        (SplitPart("P", 3, 3),),
+    ]
+    numbers = [job.number for job in p_jobs]
+    assert numbers == list(range(numbers[0], numbers[0] + 3)), "parts are consecutive"
+    assert all(job.parents == {"P"} for job in p_jobs), "a split parent's jobs hold nothing else"
+    assert p_jobs[0].conflicts_with(p_jobs[1])
+    assert [r.key for job in p_jobs for r in job.records] == sorted(r.key for r in records[:7])
+
+
+def test_job_size_validated() -> None:
+    for bad in (0, -1, True, 150_001):
+        with pytest.raises(ValueError, match="records_per_job"):
+            pack_records([], bad)
+
+
+parent_lists = st.lists(
+    st.one_of(st.none(), st.sampled_from([f"acc{n}" for n in range(12)])), max_size=120
+)
+
+
+@settings(max_examples=250, deadline=None)
+@given(parents=parent_lists, records_per_job=st.integers(1, 25), first=st.integers(0, 5))
+def test_packing_invariants(parents: list[str | None], records_per_job: int, first: int) -> None:
+    records = make_records(parents)
+    jobs = pack_records(records, records_per_job, first_job_number=first)
+    packed = [record for job in jobs for record in job.records]
+    assert Counter(packed) == Counter(records), "every record exactly once"
+    assert [job.number for job in jobs] == list(range(first, first + len(jobs)))
+    counts = Counter(parent for parent in parents if parent is not None)
+    for job in jobs:
+        assert 1 <= job.size <= records_per_job
+        assert job.parents == {r.parent for r in job.records if r.parent is not None}
+    for parent, count in counts.items():
+        holders = [job for job in jobs if parent in job.parents]
+        if count <= records_per_job:
+            assert len(holders) == 1, f"{parent} split although it fits one job"
+        else:
+            assert len(holders) == -(-count // records_per_job)
+            assert all(job.parents == {parent} for job in holders)
+            assert [job.split_parts[0].part for job in holders] == list(range(1, len(holders) + 1))
+    # Not wasteful: first-fit decreasing never needs more than ~2x the lower bound.
+    if records:
+        assert len(jobs) <= 2 * -(-len(records) // records_per_job) + len(
+            [c for c in counts.values() if c > records_per_job]
+        )
+
+
+def test_choose_next_job_skips_conflicts_and_reserves_for_older_jobs() -> None:
+    def job(number: int, *parents: str) -> Job[Rec]:
+        return Job(number, (Rec(f"k{number}", parents[0]),), frozenset(parents))
+
+    in_flight = [job(0, "A")]
+    pending = [job(1, "A", "B"), job(2, "B"), job(3, "C")]
+    # job 1 waits for A; job 2 may not take B, which job 1 is waiting for; job 3 is free.
+    assert choose_next_job(pending, in_flight) == 2
+    assert choose_next_job(pending, []) == 0
+    assert choose_next_job([job(1, "A")], in_flight) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    parents=parent_lists,
+    records_per_job=st.integers(1, 10),
+    max_in_flight=st.integers(1, 6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_scheduler_never_runs_two_jobs_on_one_parent_and_runs_everything(
+    parents: list[str | None], records_per_job: int, max_in_flight: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    jobs = pack_records(make_records(parents), records_per_job)
+    scheduler: JobScheduler[Rec] = JobScheduler()
+    scheduler.add(jobs)
+    started: list[int] = []
+    while not scheduler.is_idle:
+        for job in scheduler.ready_jobs(max_in_flight):
+            started.append(job.number)
+        running = scheduler.in_flight
+        assert 1 <= len(running) <= max_in_flight, "progress is always possible"
+        for index, first in enumerate(running):
+            for second in running[index + 1 :]:
+                assert not first.conflicts_with(second)
+        scheduler.settle(rng.choice(running).number)
+    assert sorted(started) == [job.number for job in jobs]
+    by_number = {job.number: job for job in jobs}
+    for parent in {p for p in parents if p is not None}:
+        order = [n for n in started if parent in by_number[n].parents]
+        assert order == sorted(order), "jobs sharing a parent start in job order"
+
+
+def test_scheduler_rejects_misuse() -> None:
+    scheduler: JobScheduler[Rec] = JobScheduler()
+    [job] = pack_records(make_records(["A"]))
+    scheduler.add([job])
+    with pytest.raises(ValueError, match="already scheduled"):
+        scheduler.add([job])
+    with pytest.raises(ValueError, match="not in flight"):
+        scheduler.settle(job.number)
+    assert scheduler.next_job(0) is None
+    assert scheduler.next_job(1) == job
+    assert scheduler.pending == ()
+    assert scheduler.settle(job.number) == job
+    assert scheduler.is_idle
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    pages=st.lists(st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=15), max_size=12),
+    records_per_job=st.integers(1, 8),
+    buffer_jobs=st.integers(1, 3),
+)
+def test_buffer_is_bounded_and_loses_nothing(
+    pages: list[list[str]], records_per_job: int, buffer_jobs: int
+) -> None:
+    buffer: ParentGroupingBuffer[Rec] = ParentGroupingBuffer(records_per_job, buffer_jobs)
+    counter = 0
+    sent: list[Rec] = []
+    flushed_keys: list[str] = []
+    numbers: list[int] = []
+    for page in pages:
+        records = []
+        for parent in page:
+            records.append(Rec(f"k{counter:05d}", parent))
+            counter += 1
+        sent.extend(records)
+        flush = buffer.add(records)
+        assert buffer.buffered < buffer.capacity
+        if flush is not None:
+            flushed_keys.extend(flush.keys)
+            numbers.extend(job.number for job in flush.jobs)
+            assert sorted(flush.keys) == sorted(r.key for job in flush.jobs for r in job.records)
+    final = buffer.flush()
+    flushed_keys.extend(final.keys)
+    numbers.extend(job.number for job in final.jobs)
+    assert flushed_keys == [record.key for record in sent], "flushes cover the keys in order"
+    assert numbers == list(range(len(numbers))), "job numbers unique and increasing"
+    assert buffer.buffered == 0
+
+
+def test_buffer_validation_and_resume_numbering() -> None:
+    with pytest.raises(ValueError, match="buffer_jobs"):
+        ParentGroupingBuffer(10, 0)
+    buffer: ParentGroupingBuffer[Rec] = ParentGroupingBuffer(2, 1)
+    buffer.continue_numbering_from(40)
+    flush = buffer.add(make_records(["A", "B"]))
+    assert flush is not None and [job.number for job in flush.jobs] == [40]
+    assert flush.jobs[0].min_key == "k00000" and flush.jobs[0].max_key == "k00001"
