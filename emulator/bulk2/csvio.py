@@ -67,6 +67,8 @@ def write_results(
     prefix: Sequence[str], header: Sequence[str], rows: Iterable[Sequence[str]]
 ) -> str:
     """A result file: quoted ``sf__`` names, echoed header tokens, every value quoted."""
+    if not prefix and not header:
+        return ""  # a job that never received data has no header to echo
     out = io.StringIO()
     out.write(",".join([*(_quote(p) for p in prefix), *header]))
     out.write("\n")

@@ -17,6 +17,7 @@ from emulator.bulk2 import exceptions as exc
 from emulator.bulk2 import jobs as J
 from emulator.bulk2.jobs import IngestJob
 from emulator.bulk2.processing import INJECTED_FAILURE, ProcessingEngine, Quota
+from emulator.bulk2.query_jobs import QueryJobService
 from emulator.exceptions import JsonParserError, UnsupportedMediaType
 from emulator.ids import salesforce_id
 from emulator.org.dml import OPERATIONS, ColumnPlan, DmlExecutor, HeaderError
@@ -51,6 +52,11 @@ class BulkService:
         self._lock = threading.Lock()
         self._terminal = threading.Condition(self._lock)
         self._ids = itertools.count(1)
+        self.queries = QueryJobService(state, self.engine, self._new_id)
+
+    def _new_id(self) -> str:
+        """Ingest and query jobs share the ``750`` id space."""
+        return salesforce_id("750", next(self._ids))
 
     # ------------------------------------------------------------ lookups
     def get(self, job_id: str) -> IngestJob:
@@ -98,7 +104,7 @@ class BulkService:
         else:
             external_id = None
         job = IngestJob(
-            id=salesforce_id("750", next(self._ids)),
+            id=self._new_id(),
             object=obj.name,
             operation=str(operation),
             external_id_field=str(external_id) if external_id else None,
@@ -308,6 +314,7 @@ class BulkService:
             for job in self._jobs.values():
                 job.deleted = True
             self._jobs.clear()
+        self.queries.reset()
         self.engine.reset()
 
     def close(self) -> None:

@@ -123,3 +123,65 @@ def unprocessed(
     version: str, job_id: str, request: Request, session: CoreSession, state: StateDep
 ) -> Response:
     return _results(request, state, job_id, "unprocessed")
+
+
+_QUERY = "/services/data/v{version}/jobs/query"
+
+
+@router.post(_QUERY)
+@router.post(_QUERY + "/")
+async def create_query_job(
+    version: str, request: Request, session: CoreSession, state: StateDep
+) -> Any:
+    body = await _json(request)
+    job = await run_in_threadpool(_service(state).queries.create, body, version)
+    return JSONResponse(job.short_view())
+
+
+@router.get(_QUERY)
+@router.get(_QUERY + "/")
+def list_query_jobs(
+    version: str, session: CoreSession, state: StateDep, queryLocator: str | None = None
+) -> dict[str, Any]:
+    return _service(state).queries.page(version, queryLocator)
+
+
+@router.get(_QUERY + "/{job_id}")
+@router.get(_QUERY + "/{job_id}/")
+def query_job_info(
+    version: str, job_id: str, session: CoreSession, state: StateDep
+) -> dict[str, Any]:
+    return _service(state).queries.get(job_id).info_view()
+
+
+@router.patch(_QUERY + "/{job_id}")
+@router.patch(_QUERY + "/{job_id}/")
+async def abort_query_job(
+    version: str, job_id: str, request: Request, session: CoreSession, state: StateDep
+) -> Any:
+    body = await _json(request)
+    return JSONResponse(_service(state).queries.abort(job_id, body))
+
+
+@router.delete(_QUERY + "/{job_id}")
+@router.delete(_QUERY + "/{job_id}/")
+def delete_query_job(version: str, job_id: str, session: CoreSession, state: StateDep) -> Response:
+    _service(state).queries.delete(job_id)
+    return Response(status_code=204)
+
+
+@router.get(_QUERY + "/{job_id}/results")
+@router.get(_QUERY + "/{job_id}/results/")
+def query_results(
+    version: str,
+    job_id: str,
+    request: Request,
+    session: CoreSession,
+    state: StateDep,
+    locator: str | None = None,
+    maxRecords: int | None = None,
+) -> Response:
+    text, nxt, count = _service(state).queries.results(job_id, locator, maxRecords)
+    return csv_response(
+        request, text, {"Sforce-Locator": nxt, "Sforce-NumberOfRecords": str(count)}
+    )
