@@ -1,0 +1,30 @@
+"""Defaults shared by the DAGs, the demo and the tests: the Opportunity load of the seed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SOURCE_DMO = "Opportunity_Source__dlm"
+KEY_COLUMN = "ExternalId__c"
+TARGET_OBJECT = "Opportunity"
+EXTERNAL_ID_FIELD = "ExternalId__c"
+SALESFORCE_CONN_ID = "salesforce_default"
+DATACLOUD_CONN_ID = "datacloud_default"
+POOL = "salesforce_bulk"
+
+#: Data Cloud column → Opportunity field, with the transforms the DMO's types need.
+OPPORTUNITY_MAPPING: dict[str, Any] = {
+    "key_column": KEY_COLUMN,
+    "parent_field": "AccountId",
+    "fields": {
+        "ExternalId__c": "ExternalId__c",
+        "Name": "Name__c",
+        "StageName": "StageName__c",
+        "Amount": {"source": "Amount__c", "type": "number"},
+        "CloseDate": {"source": "CloseDate__c", "type": "date"},
+        "AccountId": "AccountId__c",
+        "Probability": {"source": "Probability__c", "type": "number"},
+        "Description": "Description__c",
+        "IsPrivate": {"source": "IsPrivate__c", "type": "boolean"},
+    },
+}

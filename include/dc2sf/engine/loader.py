@@ -1,0 +1,590 @@
+"""PartitionLoader: one partition, read in chunks, loaded in rounds of Bulk 2.0 jobs.
+
+A *chunk* is a contiguous key interval `(after, through]` of the source, read with keyset pages
+until it holds `records_per_job × max_in_flight` rows (or the range ends). Its rows are packed by
+parent into jobs (round 1). Records that fail with a retryable error (row locks) are re-sent in
+further rounds after a backoff, packed by parent again; when the retry budget is spent, one serial
+sweep (one job at a time) gets a last chance; what still fails is dead-lettered with its error.
+When every row of the chunk is loaded or dead-lettered, the watermark moves to `through` and the
+chunk's counts join the totals. This is ENGINEERING.md §2's pipeline.
+
+Why rounds are re-derivable instead of held in memory: the checkpoint (task state store, ≤ 64 KB)
+keeps only ids and counts. A round's input is either the chunk's key interval (re-read from the
+source) or the `failedResults`/`unprocessedrecords` of the previous round's jobs (kept by
+Salesforce for 7 days). So a new try after a crash, or the operator resuming after a deferral,
+rebuilds exactly the same state from Salesforce's own record of what happened: jobs in flight are
+re-attached, never re-sent, and counts stay exact because a round's counts are recomputed from
+job info, on top of the counts frozen when the round started.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from include.dc2sf.engine.config import LoadConfig
+from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter
+from include.dc2sf.engine.outcomes import Continue, Done, Outcome, Wait
+from include.dc2sf.hooks.datacloud import DataCloudHook
+from include.dc2sf.hooks.salesforce import TERMINAL_JOB_STATES, SalesforceBulk2Hook
+from include.dc2sf.logic.adaptive import AdaptiveInFlight
+from include.dc2sf.logic.backoff import backoff_delay
+from include.dc2sf.logic.classification import RecordErrorClass, classify_record_error
+from include.dc2sf.logic.key_range import KeyRange
+from include.dc2sf.logic.keyset_sql import build_page_query
+from include.dc2sf.logic.mapping import MappedRecord, SourcePage, render_bulk_csv
+from include.dc2sf.logic.packing import pack_by_parent
+from include.dc2sf.logic.progress import Progress
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KEY = "checkpoint"
+CHECKPOINT_VERSION = 1
+MAX_LISTED_FILES = 5
+EARLY_STOP_MIN_ROWS = 10_000
+EARLY_STOP_SHARE = 0.10
+COUNTERS = ("processed", "succeeded", "failed", "retried", "dead_lettered", "jobs")
+
+
+class CheckpointStore(Protocol):
+    """The subset of Airflow's task state store the loader uses (a dict works in tests)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class LoadIntegrityError(RuntimeError):
+    """Rows of a chunk are unaccounted for: neither loaded nor dead-lettered. Never ignored."""
+
+
+class CheckpointMismatch(ValueError):
+    """The stored checkpoint belongs to a different range or target: refusing to resume from it."""
+
+
+class TooManyFailures(RuntimeError):
+    """The share of dead-lettered rows exceeds the failure threshold."""
+
+
+@dataclass
+class _Round:
+    """The current round, rebuilt in memory from the checkpoint when needed."""
+
+    jobs: list[list[MappedRecord]] | None = None
+    settled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retry_input: dict[str, list[MappedRecord]] = field(default_factory=dict)
+    dead: dict[str, list[DeadLetter]] = field(default_factory=dict)
+
+
+def _zero() -> dict[str, int]:
+    return dict.fromkeys(COUNTERS, 0)
+
+
+class PartitionLoader:
+    """Loads one partition step by step; see the module docstring for the model."""
+
+    def __init__(
+        self,
+        config: LoadConfig,
+        *,
+        salesforce: SalesforceBulk2Hook,
+        datacloud: DataCloudHook,
+        store: CheckpointStore,
+        dead_letters: DeadLetterWriter,
+        publish: Callable[[dict[str, Any]], None] = lambda progress: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.sf = salesforce
+        self.dc = datacloud
+        self.store = store
+        self.dead_letters = dead_letters
+        self.publish = publish
+        self.clock = clock
+        self.adaptive = (
+            AdaptiveInFlight(max_in_flight=config.max_in_flight)
+            if config.adaptive_in_flight
+            else None
+        )
+        self.cp = self._load_checkpoint()
+        self._round = _Round()
+        self._known_infos: dict[str, dict[str, Any]] = {}
+        self._api_calls_base = int(self.cp["api_calls"])
+        self._calls_at_start = self._calls_now()
+
+    # -- checkpoint ---------------------------------------------------------------------------------
+
+    def _load_checkpoint(self) -> dict[str, Any]:
+        stored = self.store.get(CHECKPOINT_KEY, None)
+        fingerprint = self.config.fingerprint()
+        if not stored:
+            return {
+                "version": CHECKPOINT_VERSION,
+                "fingerprint": fingerprint,
+                "watermark": None,
+                "exhausted": False,
+                "totals": _zero(),
+                "chunk": None,
+                "chunks_done": 0,
+                "api_calls": 0,
+                "started_at": self.clock(),
+                "dead_letter_files": [],
+            }
+        if stored.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointMismatch(
+                f"checkpoint version {stored.get('version')} is not {CHECKPOINT_VERSION}; "
+                "clear the task's state store to start the partition over"
+            )
+        if stored.get("fingerprint") != fingerprint:
+            raise CheckpointMismatch(
+                f"partition {self.config.partition}: the stored checkpoint was made for "
+                f"{stored.get('fingerprint')} but this run loads {fingerprint}; clear the task's "
+                "state store (or run with reset) to start over"
+            )
+        log.info(
+            "Resuming partition %s from watermark %r (%s rows settled)",
+            self.config.partition,
+            stored["watermark"],
+            stored["totals"]["succeeded"] + stored["totals"]["dead_lettered"],
+        )
+        return stored
+
+    def _calls_now(self) -> int:
+        return self.sf.counter.calls + (
+            self.dc.counter.calls if self.dc.counter is not self.sf.counter else 0
+        )
+
+    def _save(self) -> None:
+        self.cp["api_calls"] = self._api_calls_base + self._calls_now() - self._calls_at_start
+        self.store.set(CHECKPOINT_KEY, self.cp)
+
+    # -- driving ------------------------------------------------------------------------------------
+
+    def note_job_infos(self, infos: Iterable[dict[str, Any]]) -> None:
+        """Job infos the driver already fetched while waiting (saves one call per job)."""
+        for info in infos:
+            self._known_infos[info["id"]] = info
+
+    def run_blocking(self, sleep: Callable[[float], None] = time.sleep) -> Done:
+        """Drive the loader to the end in this process, polling Salesforce while it waits."""
+        while True:
+            outcome = self.step()
+            if isinstance(outcome, Done):
+                return outcome
+            if isinstance(outcome, Wait):
+                self.wait(outcome, sleep)
+
+    def wait(self, outcome: Wait, sleep: Callable[[float], None] = time.sleep) -> None:
+        if outcome.not_before is not None:
+            delay = outcome.not_before - self.clock()
+            if delay > 0:
+                sleep(delay)
+        if not outcome.job_ids:
+            return
+        while True:
+            infos = [self.sf.job_info(job_id) for job_id in outcome.job_ids]
+            finished = [info for info in infos if info["state"] in TERMINAL_JOB_STATES]
+            if finished:
+                self.note_job_infos(finished)
+                return
+            sleep(self.config.poll_interval_seconds)
+
+    def step(self) -> Outcome:
+        """Do everything possible without waiting, then say what to wait for."""
+        if self.cp["chunk"] is None:
+            if self.cp["exhausted"]:
+                return self._finish()
+            self._start_chunk()
+            return Continue()
+        return self._advance_round()
+
+    # -- chunks ------------------------------------------------------------------------------------
+
+    def _read(
+        self, after: str | None, through: str | None, limit: int
+    ) -> Iterator[tuple[list[MappedRecord], list[Any], str]]:
+        """Keyset pages of (mapped records, rejected rows, last key) after `after`, up to `limit` rows."""
+        cfg = self.config
+        spec = cfg.mapping
+        key_range = cfg.key_range if through is None else _bounded(cfg.key_range, through)
+        remaining = limit
+        last = after
+        while remaining > 0:
+            sql = build_page_query(
+                dmo=cfg.source_dmo,
+                columns=spec.source_columns,
+                key_column=spec.key_column,
+                key_range=key_range,
+                after_key=last,
+                limit=min(cfg.page_size, remaining),
+            )
+            rows: list[tuple[Any, ...]] = []
+            columns: tuple[str, ...] = ()
+            for batch in self.dc.query(sql):
+                columns = batch.column_names or columns
+                rows.extend(batch.rows)
+            if not rows:
+                return
+            page = spec.apply(SourcePage(columns=columns, rows=rows))
+            last = page.last_key
+            assert last is not None
+            remaining -= len(rows)
+            yield page.records, page.rejected, last
+            if len(rows) < min(cfg.page_size, remaining + len(rows)):
+                return
+
+    def _start_chunk(self) -> None:
+        cfg = self.config
+        after = self.cp["watermark"]
+        records: list[MappedRecord] = []
+        rejected: list[DeadLetter] = []
+        through: str | None = None
+        rows_read = 0
+        for page_records, page_rejected, last in self._read(after, None, cfg.chunk_size):
+            records.extend(page_records)
+            rejected.extend(
+                DeadLetter(
+                    row.key,
+                    f"REJECTED_BEFORE_LOAD:{row.field}: {row.reason}",
+                    tuple(map(_text, row.row)),
+                )
+                for row in page_rejected
+            )
+            rows_read += len(page_records) + len(page_rejected)
+            through = last
+        if through is None:
+            self.cp["exhausted"] = True
+            self._save()
+            return
+        if rows_read < cfg.chunk_size:
+            self.cp["exhausted"] = True
+        index = self.cp["chunks_done"]
+        self.dead_letters.clear_chunk(index)
+        file = self.dead_letters.write(index, 0, rejected)
+        chunk_totals = _zero()
+        chunk_totals["processed"] = rows_read
+        chunk_totals["dead_lettered"] = len(rejected)
+        self.cp["chunk"] = {
+            "index": index,
+            "after": after,
+            "through": through,
+            "rows": rows_read,
+            "round": 1,
+            "kind": "source",
+            "source_jobs": [],
+            "jobs": [],
+            "planned_jobs": None,
+            "not_before": None,
+            "totals": chunk_totals,
+            "retry_rounds": 0,
+            "files": [file] if file else [],
+        }
+        self._round = _Round(jobs=self._pack(records))
+        self.cp["chunk"]["planned_jobs"] = len(self._round.jobs or [])
+        self._save()
+        self._publish("running")
+
+    def _pack(self, records: Sequence[MappedRecord]) -> list[list[MappedRecord]]:
+        if not records:
+            return []
+        return pack_by_parent(
+            records, self.config.records_per_job, group_by_parent=self.config.group_by_parent
+        )
+
+    def _round_jobs(self) -> list[list[MappedRecord]]:
+        """This round's packed jobs, rebuilt from the source or the previous round when needed."""
+        if self._round.jobs is not None:
+            return self._round.jobs
+        chunk = self.cp["chunk"]
+        if chunk["kind"] == "source":
+            records = [
+                r
+                for page, _, _ in self._read(chunk["after"], chunk["through"], chunk["rows"])
+                for r in page
+            ]
+        else:
+            records = []
+            for job_id in chunk["source_jobs"]:
+                records.extend(self._retryable_records(job_id))
+        jobs = self._pack(records)
+        self._round.jobs = jobs
+        return jobs
+
+    # -- rounds ------------------------------------------------------------------------------------
+
+    def _limit(self) -> int:
+        chunk = self.cp["chunk"]
+        if chunk["kind"] == "sweep":
+            return 1
+        return self.adaptive.limit if self.adaptive else self.config.max_in_flight
+
+    def _advance_round(self) -> Outcome:
+        chunk = self.cp["chunk"]
+        submitted: list[str] = chunk["jobs"]
+        for job_id in submitted:
+            if job_id not in self._round.settled:
+                info = self._known_infos.pop(job_id, None)
+                if info is not None and info["state"] in TERMINAL_JOB_STATES:
+                    self._settle_job(job_id, info)
+        in_flight = [j for j in submitted if j not in self._round.settled]
+        planned = chunk["planned_jobs"]
+        if planned is None or len(submitted) < planned:
+            jobs = self._round_jobs()
+            chunk["planned_jobs"] = len(jobs)
+            now = self.clock()
+            if chunk["not_before"] is not None and now < chunk["not_before"]:
+                return Wait(tuple(in_flight), chunk["not_before"])
+            while len(submitted) < len(jobs) and len(in_flight) < self._limit():
+                job_id = self._submit(jobs[len(submitted)])
+                submitted.append(job_id)
+                in_flight.append(job_id)
+                self._save()
+                if self.config.submit_pause_seconds and len(submitted) < len(jobs):
+                    time.sleep(self.config.submit_pause_seconds)
+        if in_flight:
+            # Re-check jobs that finished while we were submitting, so nothing waits needlessly.
+            return Wait(tuple(in_flight), None)
+        if len(submitted) < (chunk["planned_jobs"] or 0):
+            return Continue()
+        return self._finish_round()
+
+    def _submit(self, records: Sequence[MappedRecord]) -> str:
+        cfg = self.config
+        job = self.sf.create_ingest_job(
+            cfg.target_object,
+            cfg.operation,
+            cfg.external_id_field if cfg.operation == "upsert" else None,
+        )
+        job_id = str(job["id"])
+        csv_text = render_bulk_csv(cfg.mapping.header, (r.values for r in records))
+        self.sf.upload_job_data(job_id, csv_text)
+        self.sf.close_job(job_id)
+        return job_id
+
+    def _job_info(self, job_id: str) -> dict[str, Any]:
+        return self._known_infos.pop(job_id, None) or self.sf.job_info(job_id)
+
+    def _settle_job(self, job_id: str, info: dict[str, Any]) -> None:
+        """Count a terminal job of this round and keep its retry input and dead letters."""
+        counts, retry, dead = self._examine_job(job_id, info)
+        self._round.settled[job_id] = counts
+        self._round.retry_input[job_id] = retry
+        self._round.dead[job_id] = dead
+        if self.adaptive is not None and counts["processed"]:
+            self.adaptive.observe(counts["lock_failures"] / counts["processed"])
+        self._publish("running")
+
+    def _examine_job(
+        self, job_id: str, info: dict[str, Any]
+    ) -> tuple[dict[str, int], list[MappedRecord], list[DeadLetter]]:
+        """A terminal job's counts, its retryable records (lock errors, unprocessed) and dead letters."""
+        failed_count = int(info.get("numberRecordsFailed") or 0)
+        processed = int(info.get("numberRecordsProcessed") or 0)
+        retryable: list[MappedRecord] = []
+        dead: list[DeadLetter] = []
+        if failed_count:
+            for row in self.sf.job_results(job_id, "failedResults/"):
+                error = row.get("sf__Error", "")
+                record = self._record_from_result(row)
+                if classify_record_error(error) is RecordErrorClass.RETRYABLE:
+                    retryable.append(record)
+                else:
+                    dead.append(DeadLetter(record.key, error, record.values))
+        unprocessed: list[MappedRecord] = []
+        if info["state"] != "JobComplete":
+            rows = self.sf.job_results(job_id, "unprocessedrecords/")
+            unprocessed = [self._record_from_result(row) for row in rows]
+        counts = {
+            "processed": processed,
+            "succeeded": processed - failed_count,
+            "failed": failed_count,
+            "unprocessed": len(unprocessed),
+            "lock_failures": len(retryable),
+        }
+        return counts, retryable + unprocessed, dead
+
+    def _retryable_records(self, job_id: str) -> list[MappedRecord]:
+        """Retry input from a previous round's job (after a restart); counts are not touched."""
+        _, retry, _ = self._examine_job(job_id, self.sf.job_info(job_id))
+        return retry
+
+    def _record_from_result(self, row: dict[str, str]) -> MappedRecord:
+        header = self.config.mapping.header
+        values = tuple(row.get(name, "") for name in header)
+        parent_field = self.config.mapping.parent_field
+        parent = row.get(parent_field) if parent_field else None
+        key = row.get(self.config.external_id_field, "")
+        return MappedRecord(key, parent or None, values)
+
+    def _round_counts(self) -> dict[str, int]:
+        succeeded = sum(s["succeeded"] for s in self._round.settled.values())
+        failed = sum(s["failed"] for s in self._round.settled.values())
+        return {"succeeded": succeeded, "failed": failed}
+
+    def _finish_round(self) -> Outcome:
+        cfg = self.config
+        chunk = self.cp["chunk"]
+        totals = chunk["totals"]
+        counts = self._round_counts()
+        totals["succeeded"] += counts["succeeded"]
+        totals["failed"] += counts["failed"]
+        totals["jobs"] += len(chunk["jobs"])
+        dead = [letter for job_id in chunk["jobs"] for letter in self._round.dead.get(job_id, [])]
+        retry = [
+            record for job_id in chunk["jobs"] for record in self._round.retry_input.get(job_id, [])
+        ]
+        next_kind: str | None = None
+        if retry:
+            if chunk["kind"] != "sweep" and chunk["retry_rounds"] < cfg.retry.record_retries:
+                next_kind = "retry"
+            elif chunk["kind"] != "sweep" and cfg.retry.serial_sweep:
+                next_kind = "sweep"
+            else:
+                dead.extend(
+                    DeadLetter(
+                        r.key,
+                        f"RETRIES_EXHAUSTED: still failing after {chunk['round']} rounds",
+                        r.values,
+                    )
+                    for r in retry
+                )
+                retry = []
+        totals["dead_lettered"] += len(dead)
+        file = self.dead_letters.write(chunk["index"], chunk["round"], dead)
+        if file:
+            chunk["files"].append(file)
+        if next_kind is None:
+            return self._finish_chunk()
+        totals["retried"] += len(retry)
+        if next_kind == "retry":
+            chunk["retry_rounds"] += 1
+        delay = backoff_delay(
+            chunk["retry_rounds"],
+            initial=cfg.retry.initial_backoff_seconds,
+            maximum=cfg.retry.max_backoff_seconds,
+        )
+        chunk.update(
+            {
+                "round": chunk["round"] + 1,
+                "kind": next_kind,
+                "source_jobs": list(chunk["jobs"]),
+                "jobs": [],
+                "planned_jobs": None,
+                "not_before": self.clock() + delay,
+            }
+        )
+        self._round = _Round(jobs=self._pack(retry))
+        chunk["planned_jobs"] = len(self._round.jobs or [])
+        self._save()
+        self._publish("retrying")
+        return Continue()
+
+    def _finish_chunk(self) -> Outcome:
+        chunk = self.cp["chunk"]
+        totals = chunk["totals"]
+        settled = totals["succeeded"] + totals["dead_lettered"]
+        if settled != chunk["rows"]:
+            raise LoadIntegrityError(
+                f"partition {self.config.partition}, keys ({chunk['after']!r}, {chunk['through']!r}]: "
+                f"{chunk['rows']} rows read but {totals['succeeded']} loaded + {totals['dead_lettered']} "
+                "dead-lettered; the checkpoint is kept so a retry re-checks this chunk"
+            )
+        for name in COUNTERS:
+            self.cp["totals"][name] += totals[name]
+        # Only the newest few names: the checkpoint must stay far below the state store's 64 KB.
+        self.cp["dead_letter_files"] = (self.cp["dead_letter_files"] + chunk["files"])[
+            -MAX_LISTED_FILES:
+        ]
+        self.cp["watermark"] = chunk["through"]
+        self.cp["chunks_done"] += 1
+        self.cp["chunk"] = None
+        self._round = _Round()
+        self._save()
+        self._publish("running")
+        self._check_threshold(final=False)
+        return Continue()
+
+    def _finish(self) -> Done:
+        self._check_threshold(final=True)
+        progress = self._publish("success")
+        self.store.delete(CHECKPOINT_KEY)
+        return Done(summary=progress)
+
+    def _check_threshold(self, *, final: bool) -> None:
+        """Fail loudly when too many rows are dead-lettered.
+
+        At the end the threshold is strict. Mid-run the load stops early only when the share is
+        clearly hopeless (over 10 % after at least 10,000 rows, e.g. a broken mapping), so one bad
+        row does not stop a partition that would otherwise load everything else.
+        """
+        totals = self.cp["totals"]
+        processed = totals["processed"]
+        if not processed:
+            return
+        share = totals["dead_lettered"] / processed
+        limit = self.config.failure_threshold
+        if not final:
+            if processed < EARLY_STOP_MIN_ROWS:
+                return
+            limit = max(limit, EARLY_STOP_SHARE)
+        if share > limit:
+            files = ", ".join(self.cp["dead_letter_files"][-3:]) or "(none)"
+            raise TooManyFailures(
+                f"partition {self.config.partition}: {totals['dead_lettered']} of {processed} rows "
+                f"({share:.2%}) dead-lettered, above the failure threshold {limit:.2%}. "
+                f"Dead letters: {files}. Fix the data or the mapping, then re-run the partition "
+                "with reset=true (the checkpoint stays at the end of the range until then)."
+            )
+
+    # -- progress ------------------------------------------------------------------------------------
+
+    def progress(self, state: str) -> Progress:
+        totals = dict(self.cp["totals"])
+        chunk = self.cp["chunk"]
+        in_flight = 0
+        if chunk is not None:
+            for name in COUNTERS:
+                totals[name] += chunk["totals"][name]
+            counts = self._round_counts()
+            totals["succeeded"] += counts["succeeded"]
+            totals["failed"] += counts["failed"]
+            totals["jobs"] += len(chunk["jobs"])
+            in_flight = len([j for j in chunk["jobs"] if j not in self._round.settled])
+        return Progress(
+            partition=self.config.partition,
+            range_start=self.config.key_range.start,
+            range_end=self.config.key_range.end,
+            watermark=self.cp["watermark"],
+            processed=totals["processed"],
+            succeeded=totals["succeeded"],
+            failed=totals["failed"],
+            retried=totals["retried"],
+            dead_lettered=totals["dead_lettered"],
+            api_calls=self._api_calls_base + self._calls_now() - self._calls_at_start,
+            jobs_total=totals["jobs"],
+            jobs_in_flight=in_flight,
+            state=state,
+            started_at=self.cp["started_at"],
+            updated_at=self.clock(),
+        )
+
+    def _publish(self, state: str) -> dict[str, Any]:
+        payload = self.progress(state).to_dict()
+        payload["dead_letter_files"] = list(self.cp["dead_letter_files"])
+        payload["dead_letter_folder"] = str(self.dead_letters.folder)
+        self.publish(payload)
+        return payload
+
+
+def _bounded(key_range: KeyRange, through: str) -> KeyRange:
+    """The partition range with its upper bound lowered to `through` (re-reading one chunk)."""
+    return KeyRange(start=key_range.start, end=through, start_inclusive=key_range.start_inclusive)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
