@@ -121,10 +121,14 @@ class _Driver:
             self.done.set()
 
     def start(self) -> None:
+        """All streams start at the same simulated instant."""
         self.service.engine.add_listener(self.on_terminal)
+        self.service.engine.schedule(0.0, self._start_all)
+
+    def _start_all(self) -> None:
         for stream in range(len(self.pending)):
             if self.pending[stream]:
-                self.service.engine.schedule(0.0, self.submit, stream)
+                self.submit(stream)
 
     def submit(self, stream: int) -> None:
         lines = self.pending[stream].pop()

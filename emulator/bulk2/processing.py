@@ -210,11 +210,21 @@ class ProcessingEngine:
             self._cv.notify_all()
 
     # ------------------------------------------------------- event loop
-    def _current(self) -> float:
+    def _sync_scale(self) -> float:
+        """The clock's time scale; re-anchors real time if it changed, so simulated time stays
+        continuous."""
         scale = self.clock.time_scale
-        if scale != self._scale:  # re-anchor so simulated time stays continuous
+        if scale != self._scale:
             self._scale = scale
             self._real0 = time.monotonic() - self._sim * scale
+        return scale
+
+    def _current(self) -> float:
+        """Simulated now: the current event's time on the processing thread (so work it
+        schedules stays on the simulated timeline even when it runs late), else the clock."""
+        if threading.current_thread() is self._thread:
+            return self._sim
+        scale = self._sync_scale()
         if scale > 0:
             return max(self._sim, (time.monotonic() - self._real0) / scale)
         return self._sim
@@ -230,8 +240,7 @@ class ProcessingEngine:
                     self._cv.wait(0.5)
                     continue
                 at = self._events[0][0]
-                self._current()  # applies a changed time scale
-                if self._scale > 0:
+                if self._sync_scale() > 0:
                     delay = self._real0 + at * self._scale - time.monotonic()
                     if delay > 0:
                         self._cv.wait(delay)
