@@ -1,0 +1,169 @@
+"""Progress arithmetic, JSON round trip, totals over partitions and formatting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from include.dc2sf.logic.key_range import KeyRange
+from include.dc2sf.logic.progress import (
+    LoadState,
+    Progress,
+    format_count,
+    format_duration,
+    format_percent,
+    format_rate,
+    total_progress,
+)
+
+T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def running(**changes: object) -> Progress:
+    start = Progress.start(
+        partition=2,
+        key_range=KeyRange.seed_bounds("externalOpp0800001", "externalOpp1200001"),
+        now=T0,
+        source_count=400_000,
+    )
+    return start.updated(now=T0 + dt.timedelta(seconds=100), **changes)
+
+
+def test_rate_eta_success_rate_and_projection() -> None:
+    progress = running(
+        processed=12_000, succeeded=9_000, dead_lettered=1_000, failed=1_500, retried=500
+    )
+    assert progress.settled == 10_000
+    assert progress.rate_per_second == 100.0
+    assert progress.success_rate == 0.9
+    assert progress.remaining == 390_000
+    assert progress.percent_complete == 2.5
+    assert progress.eta_seconds == 3_900.0
+    assert progress.projected_finish == T0 + dt.timedelta(seconds=100 + 3_900)
+
+
+def test_unknowns_stay_unknown() -> None:
+    fresh = Progress.start(partition=0, key_range=KeyRange(), now=T0)
+    assert fresh.rate_per_second is None and fresh.success_rate is None
+    assert (
+        fresh.eta_seconds is None
+        and fresh.projected_finish is None
+        and fresh.percent_complete is None
+    )
+    stalled = running()
+    assert stalled.eta_seconds is None, "no rate yet: no ETA rather than infinity"
+    done = running(succeeded=400_000)
+    assert done.eta_seconds == 0.0 and done.percent_complete == 100.0
+    assert (
+        running(succeeded=1)
+        .updated(now=T0 + dt.timedelta(seconds=100), source_count=0)
+        .percent_complete
+        == 100.0
+    )
+
+
+def test_to_dict_is_json_safe_and_round_trips() -> None:
+    progress = running(
+        processed=10, succeeded=10, api_calls=4, jobs_total=1, watermark="externalOpp0800011"
+    )
+    data = json.loads(json.dumps(progress.to_dict()))
+    assert data["started_at"] == "2026-01-01T12:00:00Z"
+    assert data["updated_at"] == "2026-01-01T12:01:40Z"
+    assert data["state"] == "running"
+    assert data["rate_per_second"] == 0.1 and data["success_rate"] == 1.0
+    assert data["range_start"] == "externalOpp0800001" and data["watermark"] == "externalOpp0800011"
+    assert Progress.from_dict(data) == progress
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"succeeded": -1}, "non-negative"),
+        ({"failed": 1.5}, "non-negative integer"),
+        ({"processed": True}, "non-negative integer"),
+    ],
+)
+def test_invalid_figures_refused(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        running(**change)
+
+
+def test_timestamps_validated() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Progress(0, None, None, dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="before started_at"):
+        Progress(0, None, None, T0, T0 - dt.timedelta(seconds=1))
+    with pytest.raises(ValueError, match="missing"):
+        Progress.from_dict({"partition": 0})
+    with pytest.raises(ValueError, match="no time zone"):
+        Progress.from_dict(
+            {
+                "partition": 0,
+                "range_start": None,
+                "range_end": None,
+                "started_at": "2026-01-01T00:00:00",
+                "updated_at": "2026-01-01T00:00:00",
+            }
+        )
+
+
+def test_totals_over_partitions() -> None:
+    first = running(succeeded=9_000, dead_lettered=1_000, api_calls=10)
+    second = Progress(
+        partition=3,
+        range_start="b",
+        range_end="c",
+        started_at=T0 + dt.timedelta(seconds=50),
+        updated_at=T0 + dt.timedelta(seconds=200),
+        succeeded=10_000,
+        state=LoadState.SUCCESS,
+        source_count=10_000,
+        api_calls=5,
+    )
+    totals = total_progress([first, second])
+    assert totals.partitions == 2
+    assert totals.counters["succeeded"] == 19_000 and totals.counters["api_calls"] == 15
+    assert totals.settled == 20_000
+    assert totals.source_count == 410_000
+    assert totals.rate_per_second == 100.0, "20,000 settled over the 200 s span"
+    assert totals.success_rate == 0.95
+    assert totals.eta_seconds == 3_900.0
+    assert totals.state is LoadState.RUNNING
+    assert totals.to_dict()["states"] == {"running": 1, "success": 1}
+    assert total_progress([second]).state is LoadState.SUCCESS
+    assert (
+        total_progress([first.updated(now=first.updated_at, state="failed"), second]).state
+        is LoadState.FAILED
+    )
+    unknown = total_progress([first, second.updated(now=second.updated_at, source_count=None)])
+    assert unknown.source_count is None and unknown.eta_seconds is None
+    empty = total_progress([])
+    assert empty.state is LoadState.QUEUED and empty.rate_per_second is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "–"),
+        (0, "0s"),
+        (59.4, "59s"),
+        (61, "1m 01s"),
+        (3725, "1h 02m 05s"),
+        (90061, "1d 01h 01m"),
+        (float("inf"), "–"),
+    ],
+)
+def test_format_duration(seconds: float | None, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_number_formatting() -> None:
+    assert format_count(1_234_567) == "1,234,567" and format_count(None) == "–"
+    assert (
+        format_rate(1234.4) == "1,234/s"
+        and format_rate(0.2) == "12.0/min"
+        and format_rate(None) == "–"
+    )
+    assert format_percent(0.9016) == "90.2%" and format_percent(None) == "–"
