@@ -1,0 +1,630 @@
+"""``AirflowStack``: a real Airflow 3.3 on this machine, started and stopped by a test or the demo.
+
+Why separate components instead of ``airflow standalone``: ``standalone`` forces LocalExecutor and
+SimpleAuthManager and multiplexes every component into one stdout, whereas starting scheduler,
+dag-processor, triggerer and api-server ourselves gives one log file per component, lets a test
+stop or kill one component (a Celery worker, in the distributed profile of issue 9), and keeps the
+executor, database and auth choices ours: the distributed profile becomes a different
+``executor``/``database_url`` plus extra components (``celery worker``), not a different harness.
+Start-up cost is the same (``standalone`` spawns the same four processes).
+
+What every stack gets, so tests never collide with each other or with the repo's ``.airflow``:
+
+* its own ``AIRFLOW_HOME`` (a temporary directory unless given), SQLite in it, a free api-server
+  port, free log-server ports, fresh JWT/secret/Fernet keys;
+* an environment scrubbed of inherited ``AIRFLOW*`` variables (the Makefile exports the repo's
+  home), ``PYTHONPATH`` = repo root (``include.*`` and ``emulator`` import as on Astro) and the
+  venv's ``bin`` first on ``PATH`` (Airflow re-executes bare ``airflow`` for task processes);
+* SimpleAuthManager with a passwords file written here, so the admin password is known;
+* connections as ``AIRFLOW_CONN_*`` JSON from ``airflow_settings.yaml`` (optionally pointed at an
+  emulator), pools and variables created over REST once the api-server is up;
+* every process in its own session, tagged with ``DEVSTACK_STACK_ID`` in its environment. Stop
+  sends SIGTERM to each process group, SIGKILL after a grace period, then sweeps any process still
+  carrying the tag (task processes that left the group, orphans). On Linux each component also
+  gets ``PR_SET_PDEATHSIG`` so a SIGKILLed harness does not leave a stack running.
+
+Logs go to ``$AIRFLOW_HOME/logs/devstack/<component>.log``; the home is kept (and the tails are
+printed) when start-up fails or the ``with`` body raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import httpx
+import psutil
+
+from devstack.rest import AirflowClient
+from devstack.settings_loader import (
+    AirflowSettings,
+    PoolSpec,
+    emulator_overrides,
+    load_settings,
+)
+
+__all__ = [
+    "REPO_ROOT",
+    "AirflowStack",
+    "Component",
+    "StackError",
+    "free_port",
+    "stack_processes",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STACK_ID_ENV = "DEVSTACK_STACK_ID"
+SIMPLE_AUTH_MANAGER = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+
+# Execs the real command after asking the kernel to SIGTERM it when the harness dies (Linux).
+# A tiny launcher instead of ``preexec_fn``: forking with a Python callback is unsafe when the
+# test process has threads (the in-process emulator runs in one).
+_PDEATHSIG_LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))\n"  # PR_SET_PDEATHSIG
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(0)\n"  # the harness died before prctl took effect
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+#: Intervals that make a fresh DAG file show up and a run progress within seconds instead of
+#: minutes, at the cost of more frequent (cheap, single-process) parsing. Names checked against
+#: the installed airflow/config_templates/config.yml (3.3.2).
+FAST_CONFIG: dict[str, str] = {
+    "dag_processor.refresh_interval": "5",
+    "dag_processor.min_file_process_interval": "15",
+    "dag_processor.bundle_refresh_check_interval": "2",
+    "dag_processor.print_stats_interval": "300",
+    "scheduler.scheduler_heartbeat_sec": "2",
+    "scheduler.job_heartbeat_sec": "2",
+    "scheduler.scheduler_idle_sleep_time": "0.5",
+    "scheduler.pool_metrics_interval": "30",
+    "triggerer.job_heartbeat_sec": "2",
+}
+
+#: Defaults that keep a stack modest on a 2-core machine shared with other people.
+MODEST_CONFIG: dict[str, str] = {
+    "core.parallelism": "8",
+    "dag_processor.parsing_processes": "1",
+    "api.workers": "1",
+    "scheduler.enable_health_check": "False",
+    "logging.logging_level": "INFO",
+}
+
+
+class StackError(RuntimeError):
+    """The stack could not start (the message carries the failing component's log tail)."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One long-running ``airflow <args>`` process of the stack.
+
+    ``ready_log`` is optional: a line fragment that appears in the log once the component is up
+    (only used for components the health endpoint does not report, like Celery workers).
+    """
+
+    name: str
+    args: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready_log: str | None = None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the kernel's pick; small race, fine for tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def stack_processes(stack_id: str) -> list[psutil.Process]:
+    """Every live process started by the stack with this id, wherever it was re-parented."""
+    found: list[psutil.Process] = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.environ().get(STACK_ID_ENV) == stack_id:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class AirflowStack:
+    """Scheduler + dag-processor + triggerer + api-server (LocalExecutor, SQLite) in a throwaway
+    home; use as a context manager.
+
+    >>> with AirflowStack(dags_folder=tmp, dag_ids=["my_dag"]) as stack:
+    ...     run = stack.client.trigger("my_dag", {"n": 3})
+    ...     stack.client.wait_for_run("my_dag", run["dag_run_id"], timeout=120)
+    """
+
+    def __init__(
+        self,
+        *,
+        dags_folder: str | Path | None = None,
+        plugins_folder: str | Path | None = None,
+        home: str | Path | None = None,
+        settings: AirflowSettings | str | Path | None = None,
+        emulator_url: str | None = None,
+        emulator_ca: str | Path | None = None,
+        connection_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        pools: Sequence[PoolSpec] = (),
+        dag_ids: Sequence[str] = (),
+        config: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        fast: bool = True,
+        executor: str = "LocalExecutor",
+        database_url: str | None = None,
+        extra_components: Sequence[Component] = (),
+        username: str = "admin",
+        password: str | None = None,
+        api_port: int | None = None,
+        start_timeout: float = 240.0,
+        stop_grace: float = 10.0,
+        keep_home: bool | None = None,
+        quiet: bool = False,
+    ) -> None:
+        """
+        :param dags_folder: defaults to the repo's ``dags/``.
+        :param plugins_folder: defaults to the repo's ``plugins/``.
+        :param home: ``AIRFLOW_HOME``; a new temporary directory when ``None``. Never point it at
+            the repo's ``.airflow``: the stack's database would mix with the developer's.
+        :param settings: ``AirflowSettings``, a path to an ``airflow_settings.yaml``, or ``None``
+            for the repo's file.
+        :param emulator_url: point every ``salesforce`` connection at this emulator
+            (``login_url`` extra) and trust ``emulator_ca`` (``ca_bundle`` extra).
+        :param connection_overrides: conn_id -> fields, applied last (see
+            ``AirflowSettings.with_overrides``).
+        :param pools: pools added to (or resizing) the settings' pools.
+        :param dag_ids: DAGs that must be parsed before ``start()`` returns.
+        :param config: extra Airflow options as ``{"section.key": value}``; they win over the
+            stack's defaults.
+        :param env: extra environment for every component and CLI call.
+        :param fast: short parse/heartbeat intervals (tests, demo).
+        :param executor, database_url, extra_components: the hooks for other profiles (Celery
+            workers, Postgres); the defaults are LocalExecutor on SQLite in ``home``.
+        :param password: the admin password; a random one when ``None`` (read ``.password``).
+        :param keep_home: ``True`` keeps the home, ``False`` always deletes it, ``None`` keeps it
+            only when something failed (so its logs can be read).
+        """
+        self.dags_folder = Path(dags_folder or REPO_ROOT / "dags").resolve()
+        self.plugins_folder = Path(plugins_folder or REPO_ROOT / "plugins").resolve()
+        self._own_home = home is None
+        self.home = Path(home or tempfile.mkdtemp(prefix="airflow-devstack-")).resolve()
+        if self.home == (REPO_ROOT / ".airflow").resolve():
+            raise ValueError("AirflowStack must not use the repo's .airflow home")
+        self.log_dir = self.home / "logs" / "devstack"
+        self.stack_id = uuid.uuid4().hex
+        self.username = username
+        self.password = password or secrets.token_urlsafe(12)
+        self.api_port = api_port or free_port()
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.executor = executor
+        self.database_url = database_url or f"sqlite:///{self.home / 'airflow.db'}"
+        self.dag_ids = tuple(dag_ids)
+        self.start_timeout = start_timeout
+        self.stop_grace = stop_grace
+        self.keep_home = keep_home
+        self.quiet = quiet
+        self.settings = self._resolve_settings(
+            settings, emulator_url, emulator_ca, connection_overrides, pools
+        )
+        self.extra_components = tuple(extra_components)
+        self.bin_dir = Path(sys.executable).parent
+        airflow = shutil.which("airflow", path=str(self.bin_dir)) or shutil.which("airflow")
+        if not airflow:
+            raise StackError(f"no `airflow` executable next to {sys.executable} or on PATH")
+        self.airflow = airflow
+        self.env = self._build_env(config or {}, env or {}, fast)
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+        self._client: AirflowClient | None = None
+        self._failed = False
+        self.started_in: float | None = None
+
+    # -- configuration --------------------------------------------------------------------------
+
+    @staticmethod
+    def _resolve_settings(
+        settings: AirflowSettings | str | Path | None,
+        emulator_url: str | None,
+        emulator_ca: str | Path | None,
+        connection_overrides: Mapping[str, Mapping[str, Any]] | None,
+        pools: Sequence[PoolSpec],
+    ) -> AirflowSettings:
+        if settings is None:
+            settings = REPO_ROOT / "airflow_settings.yaml"
+        if not isinstance(settings, AirflowSettings):
+            settings = load_settings(settings)
+        if emulator_url:
+            settings = settings.with_overrides(
+                emulator_overrides(settings, emulator_url, emulator_ca)
+            )
+        if connection_overrides:
+            settings = settings.with_overrides(connection_overrides)
+        return settings.with_pools(pools)
+
+    def _build_env(
+        self, config: Mapping[str, Any], extra_env: Mapping[str, str], fast: bool
+    ) -> dict[str, str]:
+        # Inherited AIRFLOW* variables (the Makefile's home and folders, a developer's
+        # connections) would silently win over the stack's: drop them all.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env["PATH"] = os.pathsep.join([str(self.bin_dir), env.get("PATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in [str(REPO_ROOT), env.get("PYTHONPATH", "")] if p
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        env[STACK_ID_ENV] = self.stack_id
+        options: dict[str, Any] = {
+            "core.dags_folder": self.dags_folder,
+            "core.plugins_folder": self.plugins_folder,
+            "core.load_examples": "False",
+            "core.dags_are_paused_at_creation": "False",
+            "core.unit_test_mode": "False",
+            "core.executor": self.executor,
+            "core.auth_manager": SIMPLE_AUTH_MANAGER,
+            "core.simple_auth_manager_users": f"{self.username}:admin",
+            "core.simple_auth_manager_passwords_file": self.home / "passwords.json",
+            "core.fernet_key": _fernet_key(),
+            "core.execution_api_server_url": f"{self.api_url}/execution/",
+            "database.sql_alchemy_conn": self.database_url,
+            "api.host": "127.0.0.1",
+            "api.port": self.api_port,
+            "api.base_url": self.api_url,
+            "api.secret_key": secrets.token_urlsafe(32),
+            "api_auth.jwt_secret": secrets.token_urlsafe(32),
+            "logging.base_log_folder": self.home / "logs",
+            "logging.worker_log_server_port": free_port(),
+            "logging.trigger_log_server_port": free_port(),
+            **MODEST_CONFIG,
+            **(FAST_CONFIG if fast else {}),
+            **config,
+        }
+        for dotted, value in options.items():
+            section, _, key = dotted.partition(".")
+            env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = str(value)
+        env["AIRFLOW_HOME"] = str(self.home)
+        env.update(self.settings.connection_env())
+        env.update(extra_env)
+        return env
+
+    def components(self) -> list[Component]:
+        """What runs. Log serving is skipped: with everything on one machine the api-server reads
+        task logs from the shared log folder, and two fewer processes matter on 2 cores."""
+        return [
+            Component("api-server", ("api-server", "--port", str(self.api_port))),
+            Component("scheduler", ("scheduler", "--skip-serve-logs")),
+            Component("dag-processor", ("dag-processor",)),
+            Component("triggerer", ("triggerer", "--skip-serve-logs")),
+            *self.extra_components,
+        ]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> AirflowClient:
+        """A REST client logged in as the stack's admin (created on first use)."""
+        if self._client is None:
+            self._client = AirflowClient(self.api_url, self.username, self.password)
+        return self._client
+
+    @property
+    def ui_url(self) -> str:
+        return f"{self.api_url}/"
+
+    def __enter__(self) -> AirflowStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+            self._failed = True
+            self.print_log_tails()
+        self.stop()
+
+    def start(self) -> AirflowStack:
+        """Migrate the database, start the components, wait for health and the DAGs, apply pools
+        and variables. On any failure (Ctrl-C included) everything started is stopped."""
+        began = time.monotonic()
+        deadline = began + self.start_timeout
+        try:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            (self.home / "passwords.json").write_text(json.dumps({self.username: self.password}))
+            self._say(f"Airflow home {self.home}; migrating the metadata database")
+            self.cli("db", "migrate", timeout=max(30.0, deadline - time.monotonic()), log="db")
+            for component in self.components():
+                self.start_component(component)
+            self._wait_healthy(deadline)
+            self._apply_settings()
+            for dag_id in self.dag_ids:
+                self.wait_for_dag(dag_id, timeout=max(1.0, deadline - time.monotonic()))
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):
+                self._failed = True
+                self.print_log_tails()
+            self.stop()
+            raise
+        self.started_in = time.monotonic() - began
+        self._say(f"Airflow up in {self.started_in:.0f}s at {self.ui_url}")
+        return self
+
+    def start_component(self, component: Component) -> subprocess.Popen[bytes]:
+        """Start (or restart) one component in its own session, logging to its file."""
+        old = self._procs.get(component.name)
+        if old is not None and old.poll() is None:
+            raise StackError(f"{component.name} is already running (pid {old.pid})")
+        log = (self.log_dir / f"{component.name}.log").open("ab")
+        self._logs[component.name] = log
+        command = [self.airflow, *component.args]
+        if sys.platform.startswith("linux"):
+            command = [sys.executable, "-c", _PDEATHSIG_LAUNCHER, str(os.getpid()), *command]
+        proc = subprocess.Popen(
+            command,
+            env={**self.env, **component.env},
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._procs[component.name] = proc
+        return proc
+
+    def kill_component(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal one component's whole process group (e.g. kill a worker mid-run)."""
+        proc = self._procs[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=self.stop_grace)
+
+    def stop(self) -> None:
+        """Stop everything this stack started: SIGTERM to each process group, SIGKILL after
+        ``stop_grace`` seconds, then a sweep of any process still tagged with the stack id.
+        Safe to call twice."""
+        try:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            for proc in self._procs.values():
+                if proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + self.stop_grace
+            for proc in self._procs.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            for proc in self._procs.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            for proc in self._procs.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+            self._sweep()
+        finally:
+            for log in self._logs.values():
+                log.close()
+            self._logs.clear()
+            self._remove_home()
+
+    def _sweep(self) -> None:
+        leftovers = stack_processes(self.stack_id)
+        for proc in leftovers:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(leftovers, timeout=5)
+
+    def _remove_home(self) -> None:
+        keep = self.keep_home if self.keep_home is not None else self._failed
+        if keep or not self._own_home:
+            if self._failed:
+                print(f"[devstack] kept {self.home} for its logs", file=sys.stderr)
+            return
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    # -- waiting --------------------------------------------------------------------------------
+
+    def _check_alive(self) -> None:
+        for name, proc in self._procs.items():
+            code = proc.poll()
+            if code is not None:
+                raise StackError(
+                    f"{name} exited with {code} during start-up; log tail:\n"
+                    f"{_tail(self.log_dir / f'{name}.log', 40)}"
+                )
+
+    def _wait_healthy(self, deadline: float) -> None:
+        """Wait for the api-server to answer and report the scheduler, dag-processor and
+        triggerer healthy (they heartbeat into the DB, so this also proves the DB works)."""
+        want = {"metadatabase", "scheduler", "triggerer", "dag_processor"}
+        last: Any = None
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                health = self.client.health()
+                last = {k: (v or {}).get("status") for k, v in health.items()}
+                if all(last.get(k) == "healthy" for k in want):
+                    return
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.5)
+        raise StackError(f"Airflow not healthy after {self.start_timeout:.0f}s: {last}")
+
+    def _apply_settings(self) -> None:
+        for pool in self.settings.pools:
+            self.client.upsert_pool(pool.rest_body())
+        for variable in self.settings.variables:
+            self.client.set_variable(variable.key, variable.value)
+
+    def wait_for_dag(self, dag_id: str, *, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until the dag-processor has serialised ``dag_id``; fail fast (with the traceback)
+        when it is missing while import errors exist, instead of waiting out the timeout."""
+        deadline = time.monotonic() + timeout
+        errors_since: float | None = None
+        while True:
+            self._check_alive()
+            dag = self.client.get_dag(dag_id)
+            if dag is not None:
+                if dag.get("is_paused"):
+                    self.client.unpause(dag_id)
+                return dag
+            errors = self.client.import_errors()
+            if errors:
+                errors_since = errors_since or time.monotonic()
+                # One parse loop covers every file, so a DAG still missing well after errors
+                # appeared is not coming.
+                if time.monotonic() - errors_since > 10:
+                    text = "\n".join(
+                        f"{e.get('filename')}:\n{e.get('stack_trace')}" for e in errors
+                    )
+                    raise StackError(f"DAG {dag_id!r} did not load; import errors:\n{text}")
+            if time.monotonic() >= deadline:
+                raise StackError(
+                    f"DAG {dag_id!r} not parsed after {timeout:.0f}s from {self.dags_folder}"
+                )
+            time.sleep(1.0)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def cli(
+        self,
+        *args: str,
+        timeout: float = 120.0,
+        check: bool = True,
+        log: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``airflow <args>`` against this stack (same home, DB and connections).
+
+        Output is captured (and written to ``logs/devstack/<log>.log`` when ``log`` is given);
+        with ``check`` a non-zero exit raises :class:`StackError` carrying the output tail.
+        """
+        result = subprocess.run(
+            [self.airflow, *args],
+            env=self.env,
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if log:
+            (self.log_dir / f"{log}.log").write_text(result.stdout + result.stderr)
+        if check and result.returncode != 0:
+            output = (result.stdout + result.stderr).strip().splitlines()
+            raise StackError(
+                f"airflow {' '.join(args[:3])} exited with {result.returncode}:\n"
+                + "\n".join(output[-30:])
+            )
+        return result
+
+    def processes(self) -> list[psutil.Process]:
+        """Every live process of this stack (what a leak check looks for)."""
+        return stack_processes(self.stack_id)
+
+    def log_path(self, component: str) -> Path:
+        return self.log_dir / f"{component}.log"
+
+    def log_tail(self, component: str, lines: int = 40) -> str:
+        return _tail(self.log_path(component), lines)
+
+    def print_log_tails(self, lines: int = 30) -> None:
+        """What a failed CI run needs to be debuggable without the home directory."""
+        for name in [*self._procs, "db"]:
+            path = self.log_path(name)
+            if path.exists():
+                print(f"----- {name} ({path}) -----", file=sys.stderr)
+                print(_tail(path, lines), file=sys.stderr)
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[devstack] {text}", file=sys.stderr, flush=True)
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m devstack.airflow_stack``: a stack in the foreground until Ctrl-C/SIGTERM.
+
+    For poking at a DAG in the UI without the demo, and used by the e2e test that proves Ctrl-C
+    leaves nothing behind."""
+    parser = argparse.ArgumentParser(prog="python -m devstack.airflow_stack", description=__doc__)
+    parser.add_argument("--dags-folder", type=Path, default=None)
+    parser.add_argument("--settings", type=Path, default=None)
+    parser.add_argument("--dag-id", action="append", default=[], help="wait until parsed")
+    parser.add_argument("--emulator-url", default=None)
+    parser.add_argument("--emulator-ca", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    # SIGTERM (CI cancelling a job, `kill`) takes the same clean path as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    stack = AirflowStack(
+        dags_folder=args.dags_folder,
+        settings=args.settings,
+        dag_ids=args.dag_id,
+        emulator_url=args.emulator_url,
+        emulator_ca=args.emulator_ca,
+        api_port=args.port,
+    )
+    try:
+        with stack:
+            print(f"READY {stack.ui_url} stack_id={stack.stack_id}", flush=True)
+            print(f"login: {stack.username} / {stack.password}", flush=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
