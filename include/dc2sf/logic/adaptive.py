@@ -59,7 +59,8 @@ class AdaptiveInFlightLimit:
         self.decrease_factor = decrease_factor
         self.increase_step = increase_step
         self._limit = start
-        self._window: deque[tuple[int, int]] = deque(maxlen=window_jobs)
+        # (records, lock-failed records) per settled job; floats so a bare rate can be fed too.
+        self._window: deque[tuple[float, float]] = deque(maxlen=window_jobs)
 
     @property
     def limit(self) -> int:
@@ -73,10 +74,23 @@ class AdaptiveInFlightLimit:
         return sum(failed for _, failed in self._window) / records
 
     def record_job(self, records: int, lock_failures: int) -> LimitChange | None:
-        """Feed one settled job; returns the change to the limit, if any."""
+        """Feed one settled job; returns the change to the limit, if any.
+
+        A job with no records carries no evidence and is ignored.
+        """
         if records < 0 or not 0 <= lock_failures <= records:
             raise ValueError(f"need 0 <= lock_failures ({lock_failures}) <= records ({records})")
-        self._window.append((records, lock_failures))
+        if records == 0:
+            return None
+        return self.observe(lock_failures / records, weight=records)
+
+    def observe(self, lock_failure_rate: float, *, weight: float = 1.0) -> LimitChange | None:
+        """Feed the lock-failure rate of one settled job (or round), weighted by its records."""
+        if not 0 <= lock_failure_rate <= 1 or math.isnan(lock_failure_rate):
+            raise ValueError(f"lock_failure_rate must be from 0 to 1, got {lock_failure_rate!r}")
+        if weight <= 0:
+            raise ValueError(f"weight must be positive, got {weight!r}")
+        self._window.append((weight, weight * lock_failure_rate))
         if len(self._window) < self.window_jobs:
             return None
         rate = self.lock_failure_rate()
@@ -95,3 +109,7 @@ class AdaptiveInFlightLimit:
             return None
         self._window.clear()
         return LimitChange(previous, self._limit, rate, reason)
+
+
+AdaptiveInFlight = AdaptiveInFlightLimit
+"""Short name used by ``include/dc2sf/engine/loader.py``."""

@@ -25,12 +25,10 @@ page, 9 fields — text, hostile text, constant, number with scale, date from ``
 datetime, boolean, relationship — both paths checked byte-identical first, runs interleaved, best
 of 9, on the shared 2-core dev box):
 
-================================  ====================  ========
-page                              pure Python + csv     pandas
-================================  ====================  ========
-typical (1 % hostile text, 1.4 MB)  ≈ 100 ms (99.8-101.7)  ≈ 100 ms (98.7-101.2)
-hostile-heavy (every row, 3.8 MB)   ≈ 138 ms (137.7-138.4) ≈ 137 ms (133.9-141.3)
-================================  ====================  ========
+* typical page (1 % hostile text, 1.4 MB of CSV): pure Python ≈ 100 ms (99.8-101.7 over
+  runs), pandas ≈ 100 ms (98.7-101.2);
+* hostile-heavy page (every row, 3.8 MB): pure Python ≈ 138 ms (137.7-138.4), pandas ≈ 137 ms
+  (133.9-141.3).
 
 Before tuning, the pure path took ≈ 160 ms: ``strptime`` (≈ 13 µs a call, it re-reads the locale)
 and a double CSV write were the costs, replaced by a compiled regex for numeric date formats and a

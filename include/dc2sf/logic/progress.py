@@ -10,7 +10,8 @@ One definition of every figure, so the view, the reconcile task and the terminal
 * success rate = succeeded / settled (records still in flight do not count against it);
 * rate = settled / elapsed seconds (``started_at`` → ``updated_at``); ETA needs the source count.
 
-Timestamps are timezone-aware UTC ``datetime`` objects, serialised as ISO 8601 with ``Z``.
+Timestamps are timezone-aware UTC ``datetime`` objects (epoch seconds are accepted and converted,
+for callers that keep time as ``time.time()``), serialised as ISO 8601 with ``Z``.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ class Progress:
     partition: int
     range_start: str | None
     range_end: str | None
-    started_at: dt.datetime
-    updated_at: dt.datetime
+    started_at: dt.datetime | float
+    updated_at: dt.datetime | float
     watermark: str | None = None
     processed: int = 0
     succeeded: int = 0
@@ -92,6 +93,14 @@ class Progress:
                 raise ValueError(f"progress.{name} must be a non-negative integer, got {value!r}")
         if self.source_count is not None and self.source_count < 0:
             raise ValueError("progress.source_count must be non-negative")
+        for name in ("started_at", "updated_at"):
+            value = getattr(self, name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                object.__setattr__(self, name, dt.datetime.fromtimestamp(value, dt.UTC))
+            elif not isinstance(value, dt.datetime):
+                raise ValueError(
+                    f"progress.{name} must be a datetime or epoch seconds, got {value!r}"
+                )
         if self.started_at.tzinfo is None or self.updated_at.tzinfo is None:
             raise ValueError("progress timestamps must be timezone-aware (UTC)")
         if self.updated_at < self.started_at:

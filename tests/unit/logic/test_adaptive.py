@@ -88,3 +88,22 @@ def test_configuration_validated(kwargs: dict[str, float]) -> None:
 def test_feed_validated() -> None:
     with pytest.raises(ValueError, match="lock_failures"):
         AdaptiveInFlightLimit(3).record_job(10, 11)
+
+
+def test_observe_takes_bare_rates_and_the_short_alias_is_the_same_class() -> None:
+    from include.dc2sf.logic.adaptive import AdaptiveInFlight
+
+    assert AdaptiveInFlight is AdaptiveInFlightLimit
+    limiter = AdaptiveInFlight(max_in_flight=6, window_jobs=2)
+    limiter.observe(0.2)
+    change = limiter.observe(0.1)
+    assert (
+        change is not None
+        and change.current == 3
+        and change.lock_failure_rate == pytest.approx(0.15)
+    )
+    assert limiter.record_job(0, 0) is None, "an empty job carries no evidence"
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        limiter.observe(1.5)
+    with pytest.raises(ValueError, match="weight"):
+        limiter.observe(0.1, weight=0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -52,7 +54,7 @@ def test_segment_validation() -> None:
     assert tracker.open_segments() == [{"upper": "k05", "pending": 1}]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_watermark_never_exceeds_smallest_unsettled_key_and_never_goes_back(
     data: st.DataObject,
@@ -162,7 +164,9 @@ def test_watermark_moves_forward_only_and_stays_in_range() -> None:
         (lambda d: d.update(partition=-1), "partition index"),
     ],
 )
-def test_checkpoint_from_dict_validation(mutate, error: str) -> None:  # type: ignore[no-untyped-def]
+def test_checkpoint_from_dict_validation(
+    mutate: Callable[[dict[str, Any]], object], error: str
+) -> None:
     data = make_checkpoint().to_dict()
     mutate(data)
     with pytest.raises(ValueError, match=error):

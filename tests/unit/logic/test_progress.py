@@ -167,3 +167,15 @@ def test_number_formatting() -> None:
         and format_rate(None) == "–"
     )
     assert format_percent(0.9016) == "90.2%" and format_percent(None) == "–"
+
+
+def test_epoch_seconds_are_accepted_as_utc() -> None:
+    epoch = T0.timestamp()
+    progress = Progress(
+        0, None, None, started_at=epoch, updated_at=epoch + 10, succeeded=20, state="running"
+    )
+    assert progress.started_at == T0
+    assert progress.rate_per_second == 2.0
+    assert progress.to_dict()["updated_at"] == "2026-01-01T12:00:10Z"
+    with pytest.raises(ValueError, match="datetime or epoch seconds"):
+        Progress(0, None, None, started_at="2026-01-01", updated_at=epoch)  # type: ignore[arg-type]
