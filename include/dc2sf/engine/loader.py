@@ -31,12 +31,12 @@ from include.dc2sf.engine.outcomes import Continue, Done, Outcome, Wait
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import TERMINAL_JOB_STATES, SalesforceBulk2Hook
 from include.dc2sf.logic.adaptive import AdaptiveInFlight
-from include.dc2sf.logic.backoff import backoff_delay
-from include.dc2sf.logic.classification import RecordErrorClass, classify_record_error
+from include.dc2sf.logic.backoff import BackoffPolicy
+from include.dc2sf.logic.classification import RecordVerdict, classify_record_error
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.keyset_sql import build_page_query
 from include.dc2sf.logic.mapping import MappedRecord, SourcePage, render_bulk_csv
-from include.dc2sf.logic.packing import pack_by_parent
+from include.dc2sf.logic.packing import Job, choose_next_job, pack_records
 from include.dc2sf.logic.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class TooManyFailures(RuntimeError):
 class _Round:
     """The current round, rebuilt in memory from the checkpoint when needed."""
 
-    jobs: list[list[MappedRecord]] | None = None
+    jobs: list[Job[MappedRecord]] | None = None
     settled: dict[str, dict[str, Any]] = field(default_factory=dict)
     retry_input: dict[str, list[MappedRecord]] = field(default_factory=dict)
     dead: dict[str, list[DeadLetter]] = field(default_factory=dict)
@@ -277,7 +277,7 @@ class PartitionLoader:
             "round": 1,
             "kind": "source",
             "source_jobs": [],
-            "jobs": [],
+            "jobs": {},
             "planned_jobs": None,
             "not_before": None,
             "totals": chunk_totals,
@@ -289,14 +289,19 @@ class PartitionLoader:
         self._save()
         self._publish("running")
 
-    def _pack(self, records: Sequence[MappedRecord]) -> list[list[MappedRecord]]:
+    def _pack(self, records: Sequence[MappedRecord]) -> list[Job[MappedRecord]]:
+        """Jobs for a round. Grouped by parent (the default), or the seed's way: key order."""
         if not records:
             return []
-        return pack_by_parent(
-            records, self.config.records_per_job, group_by_parent=self.config.group_by_parent
-        )
+        size = self.config.records_per_job
+        if self.config.group_by_parent:
+            return pack_records(records, size)
+        return [
+            Job(number, tuple(records[start : start + size]), frozenset())
+            for number, start in enumerate(range(0, len(records), size))
+        ]
 
-    def _round_jobs(self) -> list[list[MappedRecord]]:
+    def _round_jobs(self) -> list[Job[MappedRecord]]:
         """This round's packed jobs, rebuilt from the source or the previous round when needed."""
         if self._round.jobs is not None:
             return self._round.jobs
@@ -325,29 +330,37 @@ class PartitionLoader:
 
     def _advance_round(self) -> Outcome:
         chunk = self.cp["chunk"]
-        submitted: list[str] = chunk["jobs"]
-        for job_id in submitted:
+        submitted: dict[str, str] = chunk["jobs"]  # job number (as text) → Bulk job id
+        for job_id in submitted.values():
             if job_id not in self._round.settled:
                 info = self._known_infos.pop(job_id, None)
                 if info is not None and info["state"] in TERMINAL_JOB_STATES:
                     self._settle_job(job_id, info)
-        in_flight = [j for j in submitted if j not in self._round.settled]
+        in_flight = [j for j in submitted.values() if j not in self._round.settled]
         planned = chunk["planned_jobs"]
         if planned is None or len(submitted) < planned:
             jobs = self._round_jobs()
             chunk["planned_jobs"] = len(jobs)
-            now = self.clock()
-            if chunk["not_before"] is not None and now < chunk["not_before"]:
+            if chunk["not_before"] is not None and self.clock() < chunk["not_before"]:
                 return Wait(tuple(in_flight), chunk["not_before"])
-            while len(submitted) < len(jobs) and len(in_flight) < self._limit():
-                job_id = self._submit(jobs[len(submitted)])
-                submitted.append(job_id)
+            by_number = {str(job.number): job for job in jobs}
+            pending = [job for job in jobs if str(job.number) not in submitted]
+            running = [
+                by_number[n] for n, j in submitted.items() if j in in_flight and n in by_number
+            ]
+            while pending and len(in_flight) < self._limit():
+                index = choose_next_job(pending, running)
+                if index is None:
+                    break  # every pending job shares a parent with a running one
+                job = pending.pop(index)
+                job_id = self._submit(job.records)
+                submitted[str(job.number)] = job_id
                 in_flight.append(job_id)
+                running.append(job)
                 self._save()
-                if self.config.submit_pause_seconds and len(submitted) < len(jobs):
+                if self.config.submit_pause_seconds and pending:
                     time.sleep(self.config.submit_pause_seconds)
         if in_flight:
-            # Re-check jobs that finished while we were submitting, so nothing waits needlessly.
             return Wait(tuple(in_flight), None)
         if len(submitted) < (chunk["planned_jobs"] or 0):
             return Continue()
@@ -391,7 +404,7 @@ class PartitionLoader:
             for row in self.sf.job_results(job_id, "failedResults/"):
                 error = row.get("sf__Error", "")
                 record = self._record_from_result(row)
-                if classify_record_error(error) is RecordErrorClass.RETRYABLE:
+                if classify_record_error(error).verdict is RecordVerdict.RETRY:
                     retryable.append(record)
                 else:
                     dead.append(DeadLetter(record.key, error, record.values))
@@ -434,9 +447,10 @@ class PartitionLoader:
         totals["succeeded"] += counts["succeeded"]
         totals["failed"] += counts["failed"]
         totals["jobs"] += len(chunk["jobs"])
-        dead = [letter for job_id in chunk["jobs"] for letter in self._round.dead.get(job_id, [])]
+        round_jobs = list(chunk["jobs"].values())
+        dead = [letter for job_id in round_jobs for letter in self._round.dead.get(job_id, [])]
         retry = [
-            record for job_id in chunk["jobs"] for record in self._round.retry_input.get(job_id, [])
+            record for job_id in round_jobs for record in self._round.retry_input.get(job_id, [])
         ]
         next_kind: str | None = None
         if retry:
@@ -463,17 +477,21 @@ class PartitionLoader:
         totals["retried"] += len(retry)
         if next_kind == "retry":
             chunk["retry_rounds"] += 1
-        delay = backoff_delay(
-            chunk["retry_rounds"],
-            initial=cfg.retry.initial_backoff_seconds,
-            maximum=cfg.retry.max_backoff_seconds,
+        policy = BackoffPolicy(
+            base=cfg.retry.initial_backoff_seconds or 0.001,
+            cap=max(cfg.retry.max_backoff_seconds, 0.001),
+        )
+        delay = (
+            policy.delay(max(chunk["retry_rounds"], 1))
+            if cfg.retry.initial_backoff_seconds
+            else 0.0
         )
         chunk.update(
             {
                 "round": chunk["round"] + 1,
                 "kind": next_kind,
-                "source_jobs": list(chunk["jobs"]),
-                "jobs": [],
+                "source_jobs": round_jobs,
+                "jobs": {},
                 "planned_jobs": None,
                 "not_before": self.clock() + delay,
             }
@@ -554,7 +572,7 @@ class PartitionLoader:
             totals["succeeded"] += counts["succeeded"]
             totals["failed"] += counts["failed"]
             totals["jobs"] += len(chunk["jobs"])
-            in_flight = len([j for j in chunk["jobs"] if j not in self._round.settled])
+            in_flight = len([j for j in chunk["jobs"].values() if j not in self._round.settled])
         return Progress(
             partition=self.config.partition,
             range_start=self.config.key_range.start,

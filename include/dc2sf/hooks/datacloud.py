@@ -27,7 +27,7 @@ from airflow.providers.http.hooks.http import HttpHook
 
 from include.dc2sf.hooks.retry import CallCounter, RetryPolicy, SessionExpired, call_with_retry
 from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
-from include.dc2sf.hooks.tls import verify_setting
+from include.dc2sf.hooks.tls import session_for
 
 TOKEN_EXCHANGE_GRANT = "urn:salesforce:grant-type:external:cdp"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -160,9 +160,7 @@ class DataCloudHook(HttpHook):
     ) -> requests.Session:
         """A session with the connection's TLS settings (the base URL comes from the token)."""
         if self._session is None:
-            session = requests.Session()
-            session.verify = verify_setting(self.extras)
-            self._session = session
+            self._session = session_for(self.extras)
         return self._session
 
     # -- queries ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import TypeVar
 import requests
 import tenacity
 
-from include.dc2sf.logic.classification import HttpAction, classify_http_failure
+from include.dc2sf.logic.classification import HttpAction, classify_http_failure, parse_error_body
 
 log = logging.getLogger(__name__)
 
@@ -78,33 +78,29 @@ def action_for(exc: BaseException) -> HttpAction:
     """Map an exception raised by a call to what the policy should do about it."""
     if isinstance(exc, SessionExpired):
         return HttpAction.RELOGIN
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return HttpAction.RETRY
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return HttpAction.RETRY
+    if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return HttpAction.FAIL  # a certificate problem does not heal by waiting; a TLS EOF does
+    if isinstance(
+        exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError
+    ):
+        return classify_http_failure(None, connection_error=True).action
     status = getattr(exc, "status", None)
-    if status is None and isinstance(exc, requests.HTTPError) and exc.response is not None:
-        status = exc.response.status_code
+    response = getattr(exc, "response", None)
+    if status is None and response is not None:
+        status = response.status_code
     if status is None:
         return HttpAction.FAIL
-    return classify_http_failure(int(status), error_code_of(exc))
+    return classify_http_failure(int(status), error_code_of(exc)).action
 
 
 def error_code_of(exc: BaseException) -> str | None:
-    """Salesforce's errorCode from an error body (`[{"errorCode": ...}]`), if there is one."""
+    """Salesforce's errorCode from the error body of a failed call, if there is one."""
     content = getattr(exc, "content", None)
-    if content is None and isinstance(exc, requests.HTTPError) and exc.response is not None:
-        try:
-            content = exc.response.json()
-        except ValueError:
-            return None
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        code = content[0].get("errorCode")
-        return str(code) if code else None
-    if isinstance(content, dict):
-        code = content.get("errorCode") or content.get("error")
-        return str(code) if code else None
-    return None
+    response = getattr(exc, "response", None)
+    if content is None and response is not None:
+        content = response.content
+    pairs = parse_error_body(content)
+    return pairs[0][0] or None if pairs else None
 
 
 def call_with_retry(
@@ -120,7 +116,7 @@ def call_with_retry(
 
     def _wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if exc is not None and action_for(exc) is HttpAction.RETRY_AFTER_LIMIT:
+        if exc is not None and action_for(exc) is HttpAction.RETRY_AFTER_LONG_WAIT:
             return policy.limit_wait_seconds
         if exc is not None and action_for(exc) is HttpAction.RELOGIN:
             return 0.0
@@ -138,7 +134,7 @@ def call_with_retry(
             counter.add_relogin()
             relogin()
             return True
-        return action in (HttpAction.RETRY, HttpAction.RETRY_AFTER_LIMIT)
+        return action in (HttpAction.RETRY, HttpAction.RETRY_AFTER_LONG_WAIT)
 
     def _before_sleep(state: tenacity.RetryCallState) -> None:
         counter.add_retry()

@@ -33,7 +33,7 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 from simple_salesforce.util import call_salesforce
 
 from include.dc2sf.hooks.retry import CallCounter, RetryPolicy, SessionExpired, call_with_retry
-from include.dc2sf.hooks.tls import verify_setting
+from include.dc2sf.hooks.tls import ConfiguredTlsSession, verify_setting
 
 T = TypeVar("T")
 
@@ -44,7 +44,7 @@ LOGIN_ALIAS_DOMAIN = "dc2sf-login-url.my"
 TERMINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 
 
-class LoginUrlSession(requests.Session):
+class LoginUrlSession(ConfiguredTlsSession):
     """A requests session that sends requests for one https origin to another base URL.
 
     Only the login host is aliased; after login, simple-salesforce uses the `instance_url` the
@@ -71,7 +71,7 @@ def domain_and_session_for(
     any other https URL (a local emulator, a proxy) → an aliased domain and a `LoginUrlSession`.
     """
     if not login_url:
-        return domain, requests.Session()
+        return domain, ConfiguredTlsSession()
     parts = urlsplit(login_url)
     if parts.scheme != "https" or not parts.hostname:
         raise ValueError(
@@ -79,7 +79,7 @@ def domain_and_session_for(
         )
     host = parts.hostname
     if host.endswith(".salesforce.com") and parts.port in (None, 443) and not parts.path.strip("/"):
-        return host[: -len(".salesforce.com")], requests.Session()
+        return host[: -len(".salesforce.com")], ConfiguredTlsSession()
     alias = f"https://{LOGIN_ALIAS_DOMAIN}.salesforce.com"
     return LOGIN_ALIAS_DOMAIN, LoginUrlSession(alias, login_url)
 
