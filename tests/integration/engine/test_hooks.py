@@ -80,7 +80,7 @@ def test_datacloud_pages_follow_next_batch_and_decode_types(emulator_factory) ->
 def test_datacloud_sql_error_is_not_retried(emulator_factory) -> None:
     emulator_factory(rows=5, accounts=1)
     hook = DataCloudHook(retry_policy=FAST)
-    with pytest.raises(DataCloudQueryError, match="NoSuchColumn|no such column|column"):
+    with pytest.raises(DataCloudQueryError, match=r"NoSuchColumn|no such column|column"):
         hook.query_all(f'SELECT "NoSuchColumn" FROM "{DMO}"')
     assert hook.counter.retries == 0
 
@@ -127,6 +127,6 @@ def test_request_limit_exceeded_waits_then_fails_when_it_persists(emulator_facto
     emulator_factory(EmulatorConfig(time_scale=0.0, faults=faults), rows=0)
     hook = SalesforceBulk2Hook(retry_policy=FAST)
     # Every request of the group starts a burst, so this keeps failing until attempts run out.
-    with pytest.raises(Exception, match="REQUEST_LIMIT_EXCEEDED|TotalRequests"):
+    with pytest.raises(Exception, match=r"REQUEST_LIMIT_EXCEEDED|TotalRequests"):
         hook.limits()
     assert hook.counter.retries == FAST.max_attempts + FAST.max_relogins - 1
