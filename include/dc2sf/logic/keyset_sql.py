@@ -84,10 +84,10 @@ def sql_table(name: str) -> str:
     return '"' + validate_dmo_name(name) + '"'
 
 
-def _check_page_size(limit: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValueError(f"page size must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}")
-    return limit
+def _check_int(name: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+    return value
 
 
 def range_predicates(
@@ -149,7 +149,7 @@ def build_page_query(
     where = _where(range_predicates(key_column, key_range, after_key=after_key))
     return (
         f"SELECT {select_list} FROM {sql_table(dmo)}{where} "
-        f"ORDER BY {key} LIMIT {_check_page_size(limit)}"
+        f"ORDER BY {key} LIMIT {_check_int('page size', limit, 1, MAX_PAGE_SIZE)}"
     )
 
 
@@ -178,8 +178,7 @@ def build_quantile_boundaries_query(
     one sorted pass; ``MAX(key)`` per tile is that tile's upper boundary. With fewer rows than
     tiles, fewer rows come back; :func:`planner.plan_from_quantiles` handles that.
     """
-    if isinstance(tiles, bool) or not isinstance(tiles, int) or not 1 <= tiles <= 10_000:
-        raise ValueError(f"tiles must be an integer from 1 to 10000, got {tiles!r}")
+    _check_int("tiles", tiles, 1, 10_000)
     key = sql_identifier(key_column)
     where = _where(range_predicates(key_column, key_range or KeyRange()))
     return (

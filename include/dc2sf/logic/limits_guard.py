@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 BULK_RECORDS_PER_INTERNAL_BATCH = 10_000
@@ -95,17 +95,8 @@ class LoadPlan:
 
     def window(self) -> LoadPlan:
         """The next in-flight window alone: what must fit to keep going for now."""
-        rows = min(self.rows, self.records_per_job * self.max_in_flight * self.partitions)
-        return LoadPlan(
-            rows=rows,
-            records_per_job=self.records_per_job,
-            partitions=self.partitions,
-            api_calls_per_job=self.api_calls_per_job,
-            page_size=self.page_size,
-            api_calls_per_page=self.api_calls_per_page,
-            packing_slack=self.packing_slack,
-            retry_fraction=self.retry_fraction,
-            max_in_flight=self.max_in_flight,
+        return replace(
+            self, rows=min(self.rows, self.records_per_job * self.max_in_flight * self.partitions)
         )
 
 

@@ -36,7 +36,7 @@ class LoadState(enum.StrEnum):
 
 
 _ACTIVE_STATES = frozenset({LoadState.RUNNING, LoadState.DEFERRED, LoadState.PAUSED})
-_COUNTERS = (
+COUNTER_FIELDS: tuple[str, ...] = (
     "processed",
     "succeeded",
     "failed",
@@ -46,6 +46,7 @@ _COUNTERS = (
     "jobs_total",
     "jobs_in_flight",
 )
+"""The integer counters of :class:`Progress`, in display order (for views and reports)."""
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -87,7 +88,7 @@ class Progress:
     source_count: int | None = None
 
     def __post_init__(self) -> None:
-        for name in _COUNTERS:
+        for name in COUNTER_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"progress.{name} must be a non-negative integer, got {value!r}")
@@ -181,7 +182,7 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict for the ``progress`` XCom: the raw figures plus the derived ones."""
-        data: dict[str, Any] = {name: getattr(self, name) for name in _COUNTERS}
+        data: dict[str, Any] = {name: getattr(self, name) for name in COUNTER_FIELDS}
         data.update(
             partition=self.partition,
             range_start=self.range_start,
@@ -287,7 +288,7 @@ class ProgressTotals:
 def total_progress(partitions: Iterable[Progress]) -> ProgressTotals:
     """Totals over partitions; the source count is known only if every partition knows its own."""
     items = list(partitions)
-    counters = {name: sum(getattr(p, name) for p in items) for name in _COUNTERS}
+    counters = {name: sum(getattr(p, name) for p in items) for name in COUNTER_FIELDS}
     states: dict[str, int] = {}
     for item in items:
         states[item.state.value] = states.get(item.state.value, 0) + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pytest
 import sqlglot
@@ -37,17 +38,28 @@ hostile_keys = st.one_of(
 )
 
 
+OPEN_RANGE = KeyRange()
+
+
+def page_sql(
+    key_range: KeyRange = OPEN_RANGE,
+    after_key: str | None = None,
+    columns: Sequence[str] = (KEY,),
+    limit: int = 5,
+) -> str:
+    return build_page_query(
+        dmo=DMO,
+        columns=columns,
+        key_column=KEY,
+        key_range=key_range,
+        after_key=after_key,
+        limit=limit,
+    )
+
+
 def test_seed_page_query_reproduced_exactly() -> None:
     seed_range = KeyRange.seed_bounds("externalOpp0000001", "externalOpp0400001")
-    sql = build_page_query(
-        dmo=DMO,
-        columns=[KEY, "Name__c"],
-        key_column=KEY,
-        key_range=seed_range,
-        after_key=None,
-        limit=500,
-    )
-    assert sql == (
+    assert page_sql(seed_range, columns=[KEY, "Name__c"], limit=500) == (
         'SELECT "ExternalId__c", "Name__c" FROM "Opportunity_Source__dlm" '
         "WHERE \"ExternalId__c\" > 'externalOpp0000001' AND \"ExternalId__c\" <= 'externalOpp0400001' "
         'ORDER BY "ExternalId__c" LIMIT 500'
@@ -55,97 +67,44 @@ def test_seed_page_query_reproduced_exactly() -> None:
 
 
 def test_first_page_inclusive_start_uses_greater_or_equal() -> None:
-    sql = build_page_query(
-        dmo=DMO,
-        columns=["Name__c"],
-        key_column=KEY,
-        key_range=KeyRange.inclusive("a", "m"),
-        after_key=None,
-        limit=10,
-    )
+    sql = page_sql(KeyRange.inclusive("a", "m"), columns=["Name__c"])
     assert "\"ExternalId__c\" >= 'a'" in sql
     assert sql.startswith('SELECT "ExternalId__c", "Name__c"'), "key column is selected first"
 
 
 def test_later_page_starts_strictly_after_last_key_even_for_inclusive_range() -> None:
-    sql = build_page_query(
-        dmo=DMO,
-        columns=[KEY],
-        key_column=KEY,
-        key_range=KeyRange.inclusive("a", "m"),
-        after_key="c",
-        limit=10,
-    )
+    sql = page_sql(KeyRange.inclusive("a", "m"), after_key="c")
     assert "\"ExternalId__c\" > 'c'" in sql
     assert ">=" not in sql
 
 
 def test_open_range_has_no_where_clause() -> None:
-    sql = build_page_query(
-        dmo=DMO, columns=[KEY], key_column=KEY, key_range=KeyRange(), after_key=None, limit=5
-    )
-    assert "WHERE" not in sql
+    assert "WHERE" not in page_sql()
 
 
 def test_resume_key_below_range_keeps_range_start() -> None:
-    sql = build_page_query(
-        dmo=DMO,
-        columns=[KEY],
-        key_column=KEY,
-        key_range=KeyRange.inclusive("m", "z"),
-        after_key="a",
-        limit=5,
-    )
-    assert "\"ExternalId__c\" >= 'm'" in sql
+    assert "\"ExternalId__c\" >= 'm'" in page_sql(KeyRange.inclusive("m", "z"), after_key="a")
 
 
 def test_resume_key_beyond_range_end_is_refused() -> None:
     with pytest.raises(ValueError, match="beyond the range end"):
-        build_page_query(
-            dmo=DMO,
-            columns=[KEY],
-            key_column=KEY,
-            key_range=KeyRange.seed_bounds("a", "m"),
-            after_key="n",
-            limit=5,
-        )
+        page_sql(KeyRange.seed_bounds("a", "m"), after_key="n")
 
 
 @pytest.mark.parametrize("limit", [0, -1, 50_001, True, 2.5])
-def test_page_size_bounds(limit: object) -> None:
+def test_page_size_bounds(limit: int) -> None:
     with pytest.raises(ValueError, match="page size"):
-        build_page_query(
-            dmo=DMO,
-            columns=[KEY],
-            key_column=KEY,
-            key_range=KeyRange(),
-            after_key=None,
-            limit=limit,
-        )  # type: ignore[arg-type]
+        page_sql(limit=limit)
 
 
 def test_duplicate_columns_refused() -> None:
     with pytest.raises(ValueError, match="duplicates"):
-        build_page_query(
-            dmo=DMO,
-            columns=[KEY, KEY],
-            key_column=KEY,
-            key_range=KeyRange(),
-            after_key=None,
-            limit=5,
-        )
+        page_sql(columns=[KEY, KEY])
 
 
 def test_bad_identifiers_refused_before_sql_is_built() -> None:
     with pytest.raises(ValueError, match="column name"):
-        build_page_query(
-            dmo=DMO,
-            columns=['x" FROM y --'],
-            key_column=KEY,
-            key_range=KeyRange(),
-            after_key=None,
-            limit=5,
-        )
+        page_sql(columns=['x" FROM y --'])
     with pytest.raises(ValueError, match="object name"):
         build_count_query(dmo="Opp; --", key_column=KEY, key_range=KeyRange())
 
