@@ -27,10 +27,11 @@ from typing import Any, Protocol
 
 from include.dc2sf.engine.config import LoadConfig
 from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter
+from include.dc2sf.engine.limits import DailyAllowanceExceeded, check_daily_allowance, plan_for
 from include.dc2sf.engine.outcomes import Continue, Done, Outcome, Wait
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import TERMINAL_JOB_STATES, SalesforceBulk2Hook
-from include.dc2sf.logic.adaptive import AdaptiveInFlight
+from include.dc2sf.logic.adaptive import AdaptiveInFlightLimit
 from include.dc2sf.logic.backoff import BackoffPolicy
 from include.dc2sf.logic.classification import RecordVerdict, classify_record_error
 from include.dc2sf.logic.key_range import KeyRange
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 CHECKPOINT_KEY = "checkpoint"
 CHECKPOINT_VERSION = 1
 MAX_LISTED_FILES = 5
+#: Re-read /limits before every this many chunks (and before the first).
+LIMITS_CHECK_EVERY_CHUNKS = 10
+LIMITS_PAUSE_SECONDS = 900.0
 EARLY_STOP_MIN_ROWS = 10_000
 EARLY_STOP_SHARE = 0.10
 COUNTERS = ("processed", "succeeded", "failed", "retried", "dead_lettered", "jobs")
@@ -98,6 +102,7 @@ class PartitionLoader:
         dead_letters: DeadLetterWriter,
         publish: Callable[[dict[str, Any]], None] = lambda progress: None,
         clock: Callable[[], float] = time.time,
+        check_limits: bool = True,
     ) -> None:
         self.config = config
         self.sf = salesforce
@@ -106,10 +111,9 @@ class PartitionLoader:
         self.dead_letters = dead_letters
         self.publish = publish
         self.clock = clock
+        self.check_limits = check_limits
         self.adaptive = (
-            AdaptiveInFlight(max_in_flight=config.max_in_flight)
-            if config.adaptive_in_flight
-            else None
+            AdaptiveInFlightLimit(config.max_in_flight) if config.adaptive_in_flight else None
         )
         self.cp = self._load_checkpoint()
         self._round = _Round()
@@ -199,9 +203,30 @@ class PartitionLoader:
         if self.cp["chunk"] is None:
             if self.cp["exhausted"]:
                 return self._finish()
+            if self.check_limits and self.cp["chunks_done"] % LIMITS_CHECK_EVERY_CHUNKS == 0:
+                paused = self._allowance_pause()
+                if paused is not None:
+                    return paused
             self._start_chunk()
             return Continue()
         return self._advance_round()
+
+    def _allowance_pause(self) -> Wait | None:
+        """Pause (wait, then re-check) while the org's daily allowance cannot cover the next window."""
+        try:
+            check_daily_allowance(
+                self.sf, plan_for(self.config, rows=self.config.chunk_size), during_load=True
+            )
+        except DailyAllowanceExceeded as exc:
+            log.warning(
+                "Partition %s pauses for %.0f s: %s",
+                self.config.partition,
+                LIMITS_PAUSE_SECONDS,
+                exc,
+            )
+            self._publish("paused")
+            return Wait((), self.clock() + LIMITS_PAUSE_SECONDS)
+        return None
 
     # -- chunks ------------------------------------------------------------------------------------
 
@@ -389,7 +414,11 @@ class PartitionLoader:
         self._round.retry_input[job_id] = retry
         self._round.dead[job_id] = dead
         if self.adaptive is not None and counts["processed"]:
-            self.adaptive.observe(counts["lock_failures"] / counts["processed"])
+            change = self.adaptive.record_job(counts["processed"], counts["lock_failures"])
+            if change is not None:
+                log.info(
+                    "In-flight jobs %d → %d: %s", change.previous, change.current, change.reason
+                )
         self._publish("running")
 
     def _examine_job(

@@ -29,13 +29,16 @@ from include.dc2sf.logic.key_range import KeyRange
 class LoadState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    RETRYING = "retrying"
     DEFERRED = "deferred"
     PAUSED = "paused"
     SUCCESS = "success"
     FAILED = "failed"
 
 
-_ACTIVE_STATES = frozenset({LoadState.RUNNING, LoadState.DEFERRED, LoadState.PAUSED})
+_ACTIVE_STATES = frozenset(
+    {LoadState.RUNNING, LoadState.RETRYING, LoadState.DEFERRED, LoadState.PAUSED}
+)
 COUNTER_FIELDS: tuple[str, ...] = (
     "processed",
     "succeeded",

@@ -23,7 +23,6 @@ from airflow.sdk import BaseOperator, Context
 from include.dc2sf.engine.config import LoadConfig, RetrySettings
 from include.dc2sf.engine.dead_letters import DeadLetterWriter
 from include.dc2sf.engine.dry_run import dry_run_report
-from include.dc2sf.engine.limits import check_daily_allowance
 from include.dc2sf.engine.loader import PartitionLoader
 from include.dc2sf.engine.outcomes import Done, Wait
 from include.dc2sf.hooks.datacloud import DataCloudHook
@@ -201,6 +200,7 @@ class PartitionLoadOperator(BaseOperator):
             store=context["task_state_store"],
             dead_letters=writer,
             publish=publish,
+            check_limits=self.check_limits,
         )
 
     # -- execution ----------------------------------------------------------------------------------
@@ -214,10 +214,7 @@ class PartitionLoadOperator(BaseOperator):
                 "Dry run for partition %s: %s", config.partition, json.dumps(report, default=str)
             )
             return report
-        loader = self._loader(config, context)
-        if self.check_limits and loader.cp["chunk"] is None and loader.cp["watermark"] is None:
-            check_daily_allowance(loader.sf, config)
-        return self._drive(loader, context)
+        return self._drive(self._loader(config, context), context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: settle the finished jobs and carry on."""

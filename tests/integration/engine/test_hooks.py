@@ -16,7 +16,9 @@ from include.dc2sf.hooks.salesforce import TERMINAL_JOB_STATES, SalesforceBulk2H
 
 pytestmark = pytest.mark.integration
 
-FAST = RetryPolicy(max_attempts=8, initial_wait_seconds=0.01, max_wait_seconds=0.05, limit_wait_seconds=0.05)
+FAST = RetryPolicy(
+    max_attempts=8, initial_wait_seconds=0.01, max_wait_seconds=0.05, limit_wait_seconds=0.05
+)
 DMO = "Opportunity_Source__dlm"
 
 
@@ -56,7 +58,11 @@ def test_bulk_job_lifecycle_and_204_delete(emulator_factory) -> None:
     )
     assert hook.close_job(job["id"])["state"] == "UploadComplete"
     info = _wait_terminal(hook, job["id"])
-    assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == ("JobComplete", 2, 1)
+    assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (
+        "JobComplete",
+        2,
+        1,
+    )
     (failed,) = hook.job_results(job["id"], "failedResults/")
     assert failed["ExternalId__c"] == "k2"
     assert failed["sf__Error"].startswith("REQUIRED_FIELD_MISSING")
@@ -68,7 +74,9 @@ def test_bulk_job_lifecycle_and_204_delete(emulator_factory) -> None:
 def test_datacloud_pages_follow_next_batch_and_decode_types(emulator_factory) -> None:
     emulator_factory(EmulatorConfig(time_scale=0.0, query_batch_max_rows=7), rows=50, accounts=5)
     hook = DataCloudHook(retry_policy=FAST)
-    batches = list(hook.query(f'SELECT "ExternalId__c", "Amount__c" FROM "{DMO}" ORDER BY "ExternalId__c"'))
+    batches = list(
+        hook.query(f'SELECT "ExternalId__c", "Amount__c" FROM "{DMO}" ORDER BY "ExternalId__c"')
+    )
     assert len(batches) >= 8
     rows = [row for batch in batches for row in batch.rows]
     assert len(rows) == 50
@@ -123,7 +131,9 @@ def test_certificate_errors_fail_at_once(emulator_factory, monkeypatch: pytest.M
 
 
 def test_request_limit_exceeded_waits_then_fails_when_it_persists(emulator_factory) -> None:
-    faults = FaultProfile(seed=3, groups={"limits": FaultSpec(limit_burst_rate=1.0, limit_burst_length=2)})
+    faults = FaultProfile(
+        seed=3, groups={"limits": FaultSpec(limit_burst_rate=1.0, limit_burst_length=2)}
+    )
     emulator_factory(EmulatorConfig(time_scale=0.0, faults=faults), rows=0)
     hook = SalesforceBulk2Hook(retry_policy=FAST)
     # Every request of the group starts a burst, so this keeps failing until attempts run out.
