@@ -71,16 +71,18 @@ class IngestJob:
 
     def record(
         self,
+        offset: int,
         successes: list[tuple[int, str, bool]],
         errors: dict[int, str],
         error_ids: dict[int, str] | None = None,
     ) -> None:
-        """Add one transaction's outcomes (row indexes are job-relative)."""
+        """Add one transaction's outcomes; ``successes`` positions are relative to ``offset``."""
         with self.lock:
-            for row, record_id, created in successes:
-                self.success_rows.append(row)
-                self.success_ids.append(record_id)
-                self.success_created.append(created)
+            if successes:
+                rows, ids, created = zip(*successes, strict=True)
+                self.success_rows.extend(offset + p for p in rows)
+                self.success_ids.extend(ids)
+                self.success_created.extend(created)
             self.failures.update(errors)
             if error_ids:
                 self.failure_ids.update(error_ids)

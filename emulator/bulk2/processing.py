@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.bulk2 import jobs as J
 from emulator.org import errors as record_errors
-from emulator.org.dml import DmlExecutor, Prepared
+from emulator.org.dml import Applied, DmlExecutor, Prepared
 
 if TYPE_CHECKING:
     from emulator.bulk2.config import BulkProcessingConfig
@@ -316,11 +316,13 @@ class ProcessingEngine:
                 self._fail_job(job, EXCEEDED_RECORDS)
                 continue
             prepared = batch.executor.prepare(job.rows[start : start + size])
-            txn = _Txn(batch, start, size, prepared)
             if cfg.records_per_second_per_worker <= 0:
-                self._commit(txn, chain=False)  # zero cost: no time, so no lock can be contended
+                # Zero cost: no time passes, so no lock can be contended; skip the lock plan.
+                applied = batch.executor.apply(prepared, fresh=True)
+                self._record(job, start, prepared, applied)
+                batch.next_row = start + size
                 continue
-            self._advance(txn)
+            self._advance(_Txn(batch, start, size, prepared))
             return
 
     def _retry_batch(self, batch: _Batch) -> None:
@@ -419,17 +421,7 @@ class ProcessingEngine:
         job = batch.job
         failed = txn.lock_errors
         applied = batch.executor.apply(txn.prepared, failed)
-        offset = txn.start_row
-        error_ids = {
-            offset + pos: record_id
-            for pos, _, record_id, _ in txn.prepared.actions
-            if record_id and pos in applied.errors
-        }
-        job.record(
-            [(offset + pos, rid, created) for pos, rid, created in applied.successes],
-            {offset + pos: err for pos, err in applied.errors.items()},
-            error_ids,
-        )
+        self._record(job, txn.start_row, txn.prepared, applied)
         rate = self.config.records_per_second_per_worker
         if rate > 0:
             with job.lock:
@@ -438,6 +430,22 @@ class ProcessingEngine:
         batch.next_row = txn.start_row + txn.size
         if chain:
             self._next_txn(batch)
+
+    @staticmethod
+    def _record(job: IngestJob, offset: int, prepared: Prepared, applied: Applied) -> None:
+        """Store one transaction's outcomes on the job under job-relative row numbers."""
+        errors = applied.errors
+        error_ids = (
+            {offset + pos: rid for pos, _, rid, _ in prepared.actions if rid and pos in errors}
+            if errors
+            else None
+        )
+        job.record(
+            offset,
+            applied.successes,
+            {offset + pos: err for pos, err in errors.items()},
+            error_ids,
+        )
 
     # -------------------------------------------------------------- jobs
     def _fail_job(self, job: IngestJob, message: str) -> None:

@@ -119,7 +119,8 @@ class QueryJobService:
             raise exc.JobNotFound()
         return job
 
-    def create(self, body: Any, api_version: str) -> QueryJob:
+    def create(self, body: Any, api_version: str) -> dict[str, Any]:
+        """Create and queue a query job; returns its JobInfo as created (``UploadComplete``)."""
         if not isinstance(body, dict):
             raise JsonParserError()
         operation = body.get("operation")
@@ -161,8 +162,9 @@ class QueryJobService:
         )
         with self._lock:
             self._jobs[job.id] = job
+        view = job.short_view()
         self.engine.schedule(0.0, self._run, job)
-        return job
+        return view
 
     def _run(self, job: QueryJob) -> None:
         """Execute the query on the processing thread (it runs after earlier queued work)."""

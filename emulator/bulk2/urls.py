@@ -134,8 +134,8 @@ async def create_query_job(
     version: str, request: Request, session: CoreSession, state: StateDep
 ) -> Any:
     body = await _json(request)
-    job = await run_in_threadpool(_service(state).queries.create, body, version)
-    return JSONResponse(job.short_view())
+    view = await run_in_threadpool(_service(state).queries.create, body, version)
+    return JSONResponse(view)
 
 
 @router.get(_QUERY)

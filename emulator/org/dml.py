@@ -29,7 +29,7 @@ class HeaderError(Exception):
     """The CSV header cannot be used: the whole job fails with this ``errorMessage``."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: hashing the schema per row was the hot spot
 class Relation:
     """A ``Account.ExternalId__c``-style column: set ``lookup`` by the parent's key field."""
 
@@ -133,6 +133,8 @@ class DmlExecutor:
             if f.name in direct and f.reference_to and sobject(f.reference_to[0])
         ]
         self.unique_key = next((f.name for f in plan.obj.fields if f.unique), None)
+        # Parent keys resolved earlier in this job (parents are not changed by the job itself).
+        self._parents: dict[tuple[int, str], str] = {}
 
     # ----------------------------------------------------------------- reads
     def _lookup(self, obj: SObjectDef, key: str, values: list[str], extra: str = "") -> dict:
@@ -197,19 +199,24 @@ class DmlExecutor:
         values_by_pos: dict[int, dict[str, object]],
         errs: dict[int, str],
     ) -> None:
-        by_rel: dict[Relation, list[str]] = {}
+        cache = self._parents
+        by_rel: dict[Relation, set[str]] = {}
         for _, rel, text in pending:
-            by_rel.setdefault(rel, []).append(text)
-        maps = {rel: self._lookup(rel.target, rel.key, list(set(v))) for rel, v in by_rel.items()}
+            if (rel.index, text) not in cache:
+                by_rel.setdefault(rel, set()).add(text)
+        for rel, values in by_rel.items():
+            for key, hit in self._lookup(rel.target, rel.key, list(values)).items():
+                if not hit[1]:
+                    cache[(rel.index, key)] = hit[0]
         for pos, rel, text in pending:
             if pos in errs:
                 continue
-            hit = maps[rel].get(text)
-            if hit is None or hit[1]:
+            parent = cache.get((rel.index, text))
+            if parent is None:
                 errs[pos] = str(errors.foreign_key_not_found(text, rel.key, rel.target.name))
                 values_by_pos.pop(pos, None)
             else:
-                values_by_pos[pos][rel.lookup] = hit[0]
+                values_by_pos[pos][rel.lookup] = parent
 
     def _check_references(
         self, values_by_pos: dict[int, dict[str, object]], errs: dict[int, str]
@@ -358,8 +365,14 @@ class DmlExecutor:
         return Prepared(errs, actions, locks)
 
     # ----------------------------------------------------------------- apply
-    def apply(self, prepared: Prepared, failed: dict[int, str] | None = None) -> Applied:
-        """Write every action not in ``failed`` in one transaction; return per-row outcomes."""
+    def apply(
+        self, prepared: Prepared, failed: dict[int, str] | None = None, *, fresh: bool = False
+    ) -> Applied:
+        """Write every action not in ``failed`` in one transaction; return per-row outcomes.
+
+        ``fresh``: nothing was written since ``prepare`` (zero-cost processing), so an upsert's
+        inserts need no second check that their keys are still free.
+        """
         errs = dict(prepared.errors)
         if failed:
             errs.update(failed)
@@ -382,7 +395,8 @@ class DmlExecutor:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if inserts:
-                self._insert(conn, inserts, stamp, successes, errs)
+                recheck = not (fresh and self.plan.operation == "upsert")
+                self._insert(conn, inserts, stamp, successes, errs, recheck)
             if updates:
                 self._update(conn, updates, stamp, successes)
             if deletes:
@@ -393,11 +407,11 @@ class DmlExecutor:
             raise
         return Applied(successes, errs)
 
-    def _insert(self, conn, actions, stamp, successes, errs) -> None:  # type: ignore[no-untyped-def]
+    def _insert(self, conn, actions, stamp, successes, errs, recheck) -> None:  # type: ignore[no-untyped-def]
         obj = self.obj
         key_field = self.unique_key
         ids = self.org.allocate(obj, len(actions))
-        if key_field:
+        if key_field and recheck:
             actions, ids = self._drop_duplicate_keys(actions, ids, key_field, errs)
         if not actions:
             return
@@ -414,21 +428,19 @@ class DmlExecutor:
             if obj.field(extra) is not None and extra not in columns:
                 columns.append(extra)
         params = []
+        private_at = columns.index("IsPrivate") + 2 if has_private else -1
+        forecast_at = columns.index("ForecastCategoryName") + 2 if has_forecast else -1
+        owner_at = columns.index("OwnerId") + 2
+        audit = (stamp, user, stamp, user, stamp)
         for (pos, _, _, values), (n, record_id) in zip(actions, ids, strict=True):
             get = values.get
-            row: list[object] = [n, record_id]
-            for name in columns:
-                row.append(get(name))
-            if has_private:
-                i = columns.index("IsPrivate") + 2
-                row[i] = row[i] or 0
-            if has_forecast:
-                i = columns.index("ForecastCategoryName") + 2
-                if row[i] is None:
-                    row[i] = _STAGE_FORECAST.get(str(get("StageName")), "Pipeline")
-            i = columns.index("OwnerId") + 2
-            row[i] = row[i] or user
-            row.extend((stamp, user, stamp, user, stamp))
+            row: list[object] = [n, record_id, *map(get, columns)]
+            if private_at >= 0:
+                row[private_at] = row[private_at] or 0
+            if forecast_at >= 0 and row[forecast_at] is None:
+                row[forecast_at] = _STAGE_FORECAST.get(str(get("StageName")), "Pipeline")
+            row[owner_at] = row[owner_at] or user
+            row.extend(audit)
             params.append(row)
             successes.append((pos, record_id, True))
         names = ", ".join(f'"{c}"' for c in columns)

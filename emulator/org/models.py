@@ -7,8 +7,9 @@ SOQL reads these tables; the seeding command creates Accounts via ``emulator.org
 from __future__ import annotations
 
 import sqlite3
+import string
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from emulator.ids import salesforce_id
 from emulator.org.schema import SOBJECTS, SObjectDef, create_table_sql
@@ -17,6 +18,54 @@ if TYPE_CHECKING:
     from emulator.state import EmulatorState
 
 SERVICE_NAME = "org"
+_B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_SUFFIX = string.ascii_uppercase + "012345"
+
+
+def _upper_bits(text: str, shift: int = 0) -> int:
+    return sum(1 << (i + shift) for i, c in enumerate(text) if "A" <= c <= "Z")
+
+
+class IdSequence:
+    """Fast ``salesforce_id(prefix, n)`` for runs of consecutive n (the Bulk insert hot path).
+
+    ``salesforce_id`` costs ~9 µs; inserts at 50,000 records/s cannot afford that. The id is
+    prefix + pod + 9 base-62 digits + a 3-character case checksum over three 5-character
+    blocks; here everything but the last two digits is cached per block of 3,844 serials.
+    Equality with ``salesforce_id`` is tested.
+    """
+
+    _LOW: ClassVar[tuple[tuple[str, int], ...]] = tuple(
+        (a + b, _upper_bits(a + b, 3)) for a in _B62 for b in _B62
+    )
+
+    def __init__(self, prefix: str) -> None:
+        self.head = salesforce_id(prefix, 0)[:6]
+        self.first_suffix = _SUFFIX[_upper_bits(self.head[:5])]
+        self._hi = -1
+        self._cached: tuple[str, str, int] = ("", "", 0)
+
+    def __call__(self, n: int) -> str:
+        hi, lo = divmod(n, 3844)
+        if hi != self._hi:
+            digits = []
+            rest = hi
+            for _ in range(7):
+                rest, r = divmod(rest, 62)
+                digits.append(_B62[r])
+            if rest:
+                raise ValueError("serial too large")
+            serial = "".join(reversed(digits))
+            block1 = self.head[5] + serial[:4]
+            self._cached = (
+                self.head + serial,
+                self.first_suffix + _SUFFIX[_upper_bits(block1)],
+                _upper_bits(serial[4:]),
+            )
+            self._hi = hi
+        start, suffix, bits = self._cached
+        low, low_bits = self._LOW[lo]
+        return start + low + suffix + _SUFFIX[bits | low_bits]
 
 
 class OrgModel:
@@ -27,6 +76,7 @@ class OrgModel:
         self.user_id: str = state.config.user_id
         self._id_lock = threading.Lock()
         self._next: dict[str, int] = {}
+        self._sequences = {obj.name: IdSequence(obj.key_prefix) for obj in SOBJECTS.values()}
         self.ensure_tables()
 
     def conn(self) -> sqlite3.Connection:
@@ -46,8 +96,8 @@ class OrgModel:
         with self._id_lock:
             first = self._next[obj.name]
             self._next[obj.name] = first + count
-        prefix = obj.key_prefix
-        return [(n, salesforce_id(prefix, n)) for n in range(first, first + count)]
+        make = self._sequences[obj.name]
+        return [(n, make(n)) for n in range(first, first + count)]
 
     def reset(self) -> None:
         """Drop every record (admin reset); id numbering starts again at 1."""

@@ -47,12 +47,19 @@ def submit(service: BulkService, csv: str) -> J.IngestJob:
     return job
 
 
+def together(service: BulkService, *csvs: str) -> list[J.IngestJob]:
+    """Submit jobs at one simulated instant (from the processing thread), so the test does not
+    depend on how far the engine got between two submissions."""
+    jobs: list[J.IngestJob] = []
+    service.engine.schedule(0.0, lambda: jobs.extend(submit(service, c) for c in csvs))
+    assert service.engine.wait_idle(10)
+    return jobs
+
+
 def test_opposite_lock_order_deadlocks_until_the_lock_wait(state: EmulatorState) -> None:
     """Two transactions needing parents 1..3 in opposite orders: one waits 10 s and loses."""
     service = attach(state)
-    a = submit(service, rows_for("A", [1, 2, 3]))
-    b = submit(service, rows_for("B", [3, 2, 1]))
-    assert service.engine.wait_idle(10)
+    a, b = together(service, rows_for("A", [1, 2, 3]), rows_for("B", [3, 2, 1]))
     failures = list(a.failures.values()) + list(b.failures.values())
     assert failures, "a deadlock must cost records"
     pattern = (
@@ -67,17 +74,14 @@ def test_opposite_lock_order_deadlocks_until_the_lock_wait(state: EmulatorState)
 
 def test_same_lock_order_only_waits(state: EmulatorState) -> None:
     service = attach(state)
-    a = submit(service, rows_for("A", [1, 2, 3]))
-    b = submit(service, rows_for("B", [1, 2, 3]))
-    assert service.engine.wait_idle(10)
+    a, b = together(service, rows_for("A", [1, 2, 3]), rows_for("B", [1, 2, 3]))
     assert a.failures == {} and b.failures == {}
     assert a.processed == b.processed == 3
 
 
 def test_disjoint_parents_never_wait(state: EmulatorState) -> None:
     service = attach(state)
-    jobs = [submit(service, rows_for(f"J{n}", [n * 2 + 1, n * 2 + 2] * 100)) for n in range(4)]
-    assert service.engine.wait_idle(10)
+    jobs = together(service, *(rows_for(f"J{n}", [n * 2 + 1, n * 2 + 2] * 100) for n in range(4)))
     for job in jobs:
         assert job.failures == {}
         # 200 records at 2,000/s = 0.1 s, no lock wait.
@@ -91,9 +95,7 @@ def test_partial_save_gives_up_after_the_last_attempt() -> None:
     create_accounts(st, 5, seed=1)
     try:
         service = attach(st)
-        a = submit(service, rows_for("A", [1, 2, 3, 4]))
-        b = submit(service, rows_for("B", [4, 3, 2, 1]))
-        assert service.engine.wait_idle(10)
+        a, b = together(service, rows_for("A", [1, 2, 3, 4]), rows_for("B", [4, 3, 2, 1]))
         lost = len(a.failures) + len(b.failures)
         assert lost == 4  # one transaction rolled back entirely
     finally:
@@ -107,8 +109,7 @@ def test_internal_batches_run_on_a_limited_worker_pool() -> None:
     try:
         service = attach(st)
         start = service.engine.now
-        jobs = [submit(service, rows_for(f"J{n}", [n + 1] * 200)) for n in range(8)]
-        assert service.engine.wait_idle(10)
+        jobs = together(service, *(rows_for(f"J{n}", [n + 1] * 200) for n in range(8)))
         assert all(j.state == J.JOB_COMPLETE for j in jobs)
         assert service.engine.now - start == pytest.approx(0.4, abs=0.01)
         assert st.usage.bulk_batches.value() == 8

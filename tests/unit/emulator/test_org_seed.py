@@ -51,3 +51,14 @@ def test_reset_empties_the_org(state: EmulatorState) -> None:
     create_accounts(state, 2, seed=1)
     state.reset()
     assert org_of(state).counts() == {"Account": 0, "Opportunity": 0}
+
+
+def test_fast_id_sequence_matches_salesforce_id() -> None:
+    import random
+
+    from emulator.org.models import IdSequence
+
+    seq = IdSequence("006")
+    rng = random.Random(5)
+    for n in [*range(0, 8000), *(rng.randrange(0, 62**9) for _ in range(5000))]:
+        assert seq(n) == salesforce_id("006", n)
