@@ -1,0 +1,138 @@
+"""The `plan` task: validate the whole load up front, then split the key space into partitions.
+
+Everything that can be checked before the first write is checked here, so a bad trigger fails in
+seconds with a message instead of hours later: the mapping and identifiers (MappingSpec,
+LoadConfig), the mapping against the target object's describe, the source range's row count, and
+the org's daily allowance for the whole plan.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from include.dc2sf import defaults
+from include.dc2sf.engine.config import LoadConfig
+from include.dc2sf.engine.dry_run import validate_against_org
+from include.dc2sf.engine.limits import check_daily_allowance, plan_for
+from include.dc2sf.hooks.datacloud import DataCloudHook
+from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
+from include.dc2sf.logic.key_range import KeyRange
+from include.dc2sf.logic.keyset_sql import build_count_query, build_quantile_boundaries_query
+from include.dc2sf.logic.mapping import MappingSpec
+from include.dc2sf.logic.planner import (
+    PlannedPartition,
+    plan_from_boundaries,
+    plan_from_quantiles,
+    plan_seed_pattern,
+)
+
+log = logging.getLogger(__name__)
+
+#: The keys the mapped task group takes (expand_kwargs passes exactly these).
+PARTITION_KEYS = ("partition", "range_start", "range_end", "start_inclusive")
+
+
+def overall_range(params: dict[str, Any]) -> KeyRange:
+    """The part of the key space this run loads: (range_start, range_end], open when unset."""
+    return KeyRange(start=params.get("range_start") or None, end=params.get("range_end") or None)
+
+
+def config_from_params(params: dict[str, Any], key_range: KeyRange | None = None) -> LoadConfig:
+    """A LoadConfig built from the run's Params: the same validation the load task applies."""
+    return LoadConfig(
+        partition=0,
+        key_range=key_range or overall_range(params),
+        source_dmo=params.get("source_dmo", defaults.SOURCE_DMO),
+        mapping=MappingSpec.from_dict(params.get("mapping", defaults.OPPORTUNITY_MAPPING)),
+        target_object=params.get("target_object", defaults.TARGET_OBJECT),
+        external_id_field=params.get("external_id_field", defaults.EXTERNAL_ID_FIELD),
+        page_size=int(params.get("page_size", 10_000)),
+        records_per_job=int(params.get("records_per_job", 10_000)),
+        max_in_flight=int(params.get("max_in_flight", 4)),
+        failure_threshold=float(params.get("failure_threshold", 0.0)),
+        dead_letter_root=params.get("dead_letter_root") or "file:///unused-at-plan-time",
+    )
+
+
+def _clip(plan: list[PlannedPartition], bounds: KeyRange) -> list[PlannedPartition]:
+    """Open ends of a quantile plan become the run's own bounds, when it has any."""
+    if not plan:
+        return plan
+    first, last = plan[0], plan[-1]
+    clipped = list(plan)
+    if bounds.start is not None and first.key_range.start is None:
+        clipped[0] = PlannedPartition(
+            first.index, KeyRange(bounds.start, first.key_range.end), first.estimated_rows
+        )
+    last = clipped[-1]
+    if bounds.end is not None and last.key_range.end is None:
+        clipped[-1] = PlannedPartition(
+            last.index,
+            KeyRange(last.key_range.start, bounds.end, last.key_range.start_inclusive),
+            last.estimated_rows,
+        )
+    return clipped
+
+
+def partitions_for(
+    params: dict[str, Any], datacloud: DataCloudHook, config: LoadConfig
+) -> list[PlannedPartition]:
+    mode = params.get("boundary_mode") or ("explicit" if params.get("boundaries") else "quantiles")
+    partitions = int(params.get("partitions", 5))
+    if mode == "explicit":
+        boundaries = params.get("boundaries") or []
+        return plan_from_boundaries(boundaries)
+    if mode == "seed_pattern":
+        return plan_seed_pattern(int(params.get("seed_pattern_total", 2_000_000)), partitions)
+    if mode != "quantiles":
+        raise ValueError(f"boundary_mode must be quantiles, explicit or seed_pattern, got {mode!r}")
+    bounds = config.key_range
+    _, rows = datacloud.query_all(
+        build_quantile_boundaries_query(
+            dmo=config.source_dmo,
+            key_column=config.mapping.key_column,
+            tiles=partitions,
+            key_range=bounds,
+        )
+    )
+    uppers = [str(row[1]) for row in rows]
+    counts = [int(row[2]) for row in rows]
+    return _clip(plan_from_quantiles(uppers, row_counts=counts), bounds)
+
+
+def plan_partitions(
+    params: dict[str, Any],
+    *,
+    salesforce: SalesforceBulk2Hook | None = None,
+    datacloud: DataCloudHook | None = None,
+) -> list[dict[str, Any]]:
+    """Validate the run and return one `expand_kwargs` entry per partition."""
+    config = config_from_params(params)
+    salesforce = salesforce or SalesforceBulk2Hook(defaults.SALESFORCE_CONN_ID)
+    datacloud = datacloud or DataCloudHook(defaults.DATACLOUD_CONN_ID, salesforce_hook=salesforce)
+    validate_against_org(config, salesforce)
+    plan = partitions_for(params, datacloud, config)
+    total_rows = int(
+        datacloud.scalar(
+            build_count_query(
+                dmo=config.source_dmo,
+                key_column=config.mapping.key_column,
+                key_range=config.key_range,
+            )
+        )
+        or 0
+    )
+    if not params.get("dry_run"):
+        check_daily_allowance(salesforce, plan_for(config, rows=total_rows, partitions=len(plan)))
+    for planned in plan:
+        log.info(
+            "partition %d: %s (~%s rows)",
+            planned.index,
+            planned.key_range.describe(),
+            planned.estimated_rows if planned.estimated_rows is not None else "?",
+        )
+    log.info(
+        "%d partitions, %d source rows in %s", len(plan), total_rows, config.key_range.describe()
+    )
+    return [{key: planned.to_dict()[key] for key in PARTITION_KEYS} for planned in plan]
