@@ -3,16 +3,11 @@ reconcile → summary, every row exact. (The full scheduler/triggerer run is tes
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from tests.conftest import REPO_ROOT
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "engine"))
-from loading import assert_exact  # noqa: E402
+from tests.support.loading import assert_exact
 
 pytestmark = [pytest.mark.e2e]
 

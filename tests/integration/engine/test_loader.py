@@ -5,11 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from loading import DictStore, assert_exact, make_config, make_loader, salesforce_rows, source_rows
 
 from emulator.config import EmulatorConfig
 from include.dc2sf.engine.loader import CHECKPOINT_KEY
 from include.dc2sf.engine.outcomes import Continue, Wait
+from tests.support.loading import (
+    DictStore,
+    assert_exact,
+    make_config,
+    make_loader,
+    salesforce_rows,
+    source_rows,
+)
 
 pytestmark = pytest.mark.integration
 

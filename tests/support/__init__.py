@@ -1,0 +1,3 @@
+"""Helpers shared by integration, e2e and benchmark-smoke tests."""
+
+from __future__ import annotations
