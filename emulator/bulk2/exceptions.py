@@ -7,6 +7,8 @@ illegal state change 400 ``INVALIDJOBSTATE``, unknown job 404 ``NOT_FOUND``, sec
 
 from __future__ import annotations
 
+from typing import Any
+
 from emulator.exceptions import NotFound, SalesforceError
 
 
@@ -55,3 +57,11 @@ def second_upload(job_id: str) -> BulkApiError:
         f"Found multipe contents for job: <{job_id[:15]}>, please 'Close' / 'Abort' / 'Delete' the "
         "current Job then create a new Job and make sure you only do 'PUT' once on a given Job."
     )
+
+
+def check_enum(body: dict[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
+    """The create body's enum property, or ``API_ERROR`` worded as Salesforce does."""
+    value = body.get(name, default)
+    if value not in allowed:
+        raise ApiError(f"Invalid value: '{value}' supplied for property: '{name}'")
+    return str(value)

@@ -190,3 +190,17 @@ class IngestJob:
                 else iter(())
             )
             return csvio.write_results((), self._echo_header(), pending)
+
+
+def list_page(
+    views: list[dict[str, Any]], locator: str | None, size: int, url: str
+) -> dict[str, Any]:
+    """One page of ``GET /jobs/ingest`` or ``/jobs/query``: ``done``, ``records`` and
+    ``nextRecordsUrl`` (``url?queryLocator=<next offset>``, null on the last page)."""
+    offset = int(locator) if locator and locator.isdigit() else 0
+    done = offset + size >= len(views)
+    return {
+        "done": done,
+        "records": views[offset : offset + size],
+        "nextRecordsUrl": None if done else f"{url}?queryLocator={offset + size}",
+    }

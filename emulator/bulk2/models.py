@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 SERVICE_NAME = "bulk2"
 
 
-def _enum(body: dict[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = body.get(name, default)
-    if value not in allowed:
-        raise exc.ApiError(f"Invalid value: '{value}' supplied for property: '{name}'")
-    return str(value)
-
-
 class BulkService:
     """All ingest jobs of the org, and the processing engine they run on."""
 
@@ -85,9 +78,9 @@ class BulkService:
         obj = sobject(str(name)) if name else None
         if obj is None:
             raise exc.InvalidJob(f"InvalidJob : Unable to find object: {name}")
-        delimiter = _enum(body, "columnDelimiter", tuple(csvio.DELIMITERS), "COMMA")
-        line_ending = _enum(body, "lineEnding", tuple(csvio.LINE_ENDINGS), "LF")
-        _enum(body, "contentType", ("CSV",), "CSV")
+        delimiter = exc.check_enum(body, "columnDelimiter", tuple(csvio.DELIMITERS), "COMMA")
+        line_ending = exc.check_enum(body, "lineEnding", tuple(csvio.LINE_ENDINGS), "LF")
+        exc.check_enum(body, "contentType", ("CSV",), "CSV")
         external_id = body.get("externalIdFieldName")
         if operation == "upsert":
             if not external_id:
@@ -259,33 +252,19 @@ class BulkService:
         self, api_version: str, locator: str | None, job_type: str | None
     ) -> dict[str, Any]:
         """``GET /jobs/ingest``: at most ``list_page_size`` jobs per page, oldest first."""
-        try:
-            offset = int(locator) if locator else 0
-        except ValueError as error:
-            raise exc.ApiError(
-                f"Invalid value: '{locator}' supplied for property: 'queryLocator'"
-            ) from error
         with self._lock:
             jobs = list(self._jobs.values())
         if job_type and job_type != "V2Ingest":
             jobs = []
-        size = self.config.list_page_size
-        page = jobs[offset : offset + size]
-        done = offset + size >= len(jobs)
-        records = []
-        for job in page:
+        views = []
+        for job in jobs:
             view = job.patch_view()
             view["jobType"] = "V2Ingest"
             view["lineEnding"] = job.line_ending
             view["columnDelimiter"] = job.column_delimiter
-            records.append(view)
-        return {
-            "done": done,
-            "records": records,
-            "nextRecordsUrl": None
-            if done
-            else f"/services/data/v{api_version}/jobs/ingest?queryLocator={offset + size}",
-        }
+            views.append(view)
+        url = f"/services/data/v{api_version}/jobs/ingest"
+        return J.list_page(views, locator, self.config.list_page_size, url)
 
     # ---------------------------------------------------------- service
     def list_jobs(self) -> list[dict[str, Any]]:

@@ -232,24 +232,11 @@ class QueryJobService:
             self._jobs.pop(job.id, None)
 
     def page(self, api_version: str, locator: str | None) -> dict[str, Any]:
-        offset = int(locator) if locator and locator.isdigit() else 0
         with self._lock:
             jobs = list(self._jobs.values())
-        size = self.state.config.bulk.list_page_size
-        chunk = jobs[offset : offset + size]
-        done = offset + size >= len(jobs)
-        records = []
-        for job in chunk:
-            view = job.short_view()
-            view["jobType"] = "V2Query"
-            records.append(view)
-        return {
-            "done": done,
-            "records": records,
-            "nextRecordsUrl": None
-            if done
-            else f"/services/data/v{api_version}/jobs/query?queryLocator={offset + size}",
-        }
+        views = [{**job.short_view(), "jobType": "V2Query"} for job in jobs]
+        url = f"/services/data/v{api_version}/jobs/query"
+        return J.list_page(views, locator, self.state.config.bulk.list_page_size, url)
 
     def reset(self) -> None:
         with self._lock:
