@@ -81,8 +81,10 @@ def test_uri_form_escapes_credentials_and_carries_extra_as_json() -> None:
     assert unquote(parts.password or "") == "p@ss:w/rd"
     extra = json.loads(parse_qs(parts.query)["__extra__"][0])
     assert extra["security_token"] == "tkn"
-    assert ConnectionSpec("x", conn_type="google_cloud_platform").to_uri().startswith(
-        "google-cloud-platform://"
+    assert (
+        ConnectionSpec("x", conn_type="google_cloud_platform")
+        .to_uri()
+        .startswith("google-cloud-platform://")
     )
 
 
@@ -142,7 +144,11 @@ def test_redacted_form_hides_secrets() -> None:
             "conn_port",
         ),
         (
-            {"airflow": {"connections": [{"conn_id": "x", "conn_type": "http", "conn_extra": "{"}]}},
+            {
+                "airflow": {
+                    "connections": [{"conn_id": "x", "conn_type": "http", "conn_extra": "{"}]
+                }
+            },
             "not JSON",
         ),
         (
