@@ -34,6 +34,7 @@ import html
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 from string import Template
 from typing import Any, ClassVar
@@ -170,7 +171,7 @@ def _stagger_default(dag_id: str, dag_version_id: str | None) -> float | None:
         with create_session() as session:
             serialized = None
             if dag_version_id:
-                version = session.get(DagVersion, dag_version_id)
+                version = session.get(DagVersion, uuid.UUID(dag_version_id))
                 serialized = version.serialized_dag if version else None
             dag = (
                 serialized.dag

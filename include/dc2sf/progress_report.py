@@ -184,6 +184,15 @@ def parse_progress(raw: Mapping[str, Any]) -> Progress:
     return Progress.from_dict(data)
 
 
+def _label(load: TaskSnapshot | None, index: int) -> str:
+    """The TI's rendered map index (``map_index_template``), else ``partition <i>``.
+
+    The REST API reports the bare index as the rendered one when no template rendered: ignore it.
+    """
+    rendered = load.rendered_map_index if load else None
+    return rendered if rendered and rendered != str(index) else f"partition {index}"
+
+
 def _range_label(item: Mapping[str, Any]) -> str:
     try:
         return KeyRange(
@@ -387,8 +396,7 @@ def _partition_entry(
     entry: dict[str, Any] = {
         "map_index": index,
         "partition": int(source.get("partition", index)),
-        "label": (load.rendered_map_index if load and load.rendered_map_index else None)
-        or f"partition {index}",
+        "label": _label(load, index),
         "range_start": source.get("range_start"),
         "range_end": source.get("range_end"),
         "range": _range_label(source) if source else None,
