@@ -682,9 +682,11 @@ def main(argv: list[str] | None = None) -> int:
         emulator_ca=args.emulator_ca,
         api_port=args.port,
     )
+    # Printed before start-up so a supervisor (the Ctrl-C test) can find the processes by tag.
+    print(f"STARTING stack_id={stack.stack_id} home={stack.home}", flush=True)
     try:
         with stack:
-            print(f"READY {stack.ui_url} stack_id={stack.stack_id}", flush=True)
+            print(f"READY {stack.ui_url}", flush=True)
             print(f"login: {stack.username} / {stack.password}", flush=True)
             while True:
                 time.sleep(3600)
