@@ -76,6 +76,9 @@ class OrgModel:
         self.user_id: str = state.config.user_id
         self._id_lock = threading.Lock()
         self._next: dict[str, int] = {}
+        # (count, seed) of the last create_accounts: reset() restores these parents, because the
+        # Data Cloud rows (which reset keeps) reference them.
+        self.seeded_accounts: tuple[int, int] | None = None
         self._sequences = {obj.name: IdSequence(obj.key_prefix) for obj in SOBJECTS.values()}
         self.ensure_tables()
 
@@ -100,11 +103,17 @@ class OrgModel:
         return [(n, make(n)) for n in range(first, first + count)]
 
     def reset(self) -> None:
-        """Drop every record (admin reset); id numbering starts again at 1."""
+        """Drop every record (admin reset) and re-create the seeded Accounts, so a reset org
+        is the freshly seeded one: same parents, same ids, no Opportunities."""
         conn = self.conn()
         for obj in SOBJECTS.values():
             conn.execute(f"DROP TABLE IF EXISTS {obj.table}")
         self.ensure_tables()
+        if self.seeded_accounts is not None:
+            from emulator.org.seed import create_accounts
+
+            count, seed = self.seeded_accounts
+            create_accounts(self.state, count, seed)
 
     def counts(self) -> dict[str, int]:
         """Live (not deleted) rows per object, for the admin API."""

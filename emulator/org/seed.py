@@ -73,4 +73,5 @@ def create_accounts(state: EmulatorState, count: int, seed: int) -> list[str]:
         conn.execute("ROLLBACK")
         raise
     org.ensure_tables()  # moves the id sequence past the seeded numbers
+    org.seeded_accounts = (count, seed)
     return [row[1] for row in rows]

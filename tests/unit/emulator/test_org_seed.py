@@ -47,10 +47,15 @@ def test_new_records_continue_after_seeded_ids(state: EmulatorState) -> None:
     assert org_of(state).allocate(ACCOUNT, 1) == [(3, salesforce_id("001", 3))]
 
 
-def test_reset_empties_the_org(state: EmulatorState) -> None:
-    create_accounts(state, 2, seed=1)
+def test_reset_returns_to_the_seeded_org(state: EmulatorState) -> None:
+    ids = create_accounts(state, 2, seed=1)
+    org = org_of(state)
+    org.conn().execute(
+        'INSERT INTO sobject_opportunity (_n, "Id", "Name", "IsDeleted") VALUES (1, \'x\', \'y\', 0)'
+    )
     state.reset()
-    assert org_of(state).counts() == {"Account": 0, "Opportunity": 0}
+    assert org.counts() == {"Account": 2, "Opportunity": 0}
+    assert create_accounts(state, 2, seed=1) == ids
 
 
 def test_fast_id_sequence_matches_salesforce_id() -> None:
