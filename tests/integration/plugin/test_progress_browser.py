@@ -1,0 +1,164 @@
+"""The progress page in headless Chromium, served by a real uvicorn with the seeded DB.
+
+It logs in through Airflow's login form, sees every partition, sees the numbers move when the
+`progress` XComs change, checks the narrow-window layout, and saves the screenshot used by the
+README. The helpers in progress_browser.py take a base URL and credentials, so the end-to-end test
+against a live `airflow standalone` load (issue 6 acceptance) reuses them unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import progress_browser as pb
+import progress_seeding as s
+import pytest
+from conftest import ACTIVE_RUN, PASSWORDS, REPO, Scenario
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ARTIFACT = REPO / "test-artifacts" / "progress-view.png"
+DOC_COPY = REPO / "docs" / "progress-view.png"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> None:
+    reason = pb.ensure_chromium()
+    if reason:
+        pytest.skip(f"headless Chromium unavailable: {reason}")
+
+
+@pytest.fixture(scope="module")
+def live_server(api_app: Any, scenario: Scenario) -> Iterator[str]:
+    """The same api-server app on a real port (the browser needs a socket, not a TestClient)."""
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(api_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def driver(chromium: None) -> Iterator[Any]:
+    web = pb.make_driver()
+    try:
+        yield web
+    finally:
+        web.quit()
+
+
+def test_page_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> None:
+    dag_id = s.FIXTURE_DAG_ID
+    pb.login(driver, live_server, "viewer", PASSWORDS["viewer"])
+    pb.open_run_page(driver, live_server, dag_id, ACTIVE_RUN)
+
+    rows = pb.read_partitions(driver)
+    assert sorted(rows) == [0, 1, 2, 3, 4]
+    assert rows[1]["State"].startswith("running")
+    assert rows[3]["State"].startswith(f"waiting until {scenario.fire_at[3]:%H:%M:%S} UTC")
+    assert rows[1]["Processed"] == "25,000" and rows[1]["Loaded"] == "22,500"
+    totals = pb.read_totals(driver)
+    assert totals["succeeded"] == f"{sum(p['succeeded'] for p in scenario.progress.values()):,}"
+    first = pb.generated_at(driver)
+
+    # The load moves on: the page must pick the new XCom up on its own.
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    moved = dict(scenario.progress[1])
+    moved.update(processed=31_000, succeeded=28_400, updated_at=now.timestamp(), jobs_in_flight=3)
+    s.push_progress(ACTIVE_RUN, 1, moved)
+    pb.wait_until(lambda: pb.read_partitions(driver)[1]["Loaded"] == "28,400", timeout=20)
+    assert pb.generated_at(driver) != first
+    assert pb.read_partitions(driver)[1]["Processed"] == "31,000"
+    assert pb.chart_series(driver)[1] >= 2  # started_at origin + samples
+    pb.save_screenshot(driver, ARTIFACT, DOC_COPY)
+    assert ARTIFACT.stat().st_size > 10_000
+
+    # Log links go to the Airflow UI, relative to wherever Airflow is served.
+    link = driver.execute_script(
+        "return document.querySelector('tr[data-map-index=\"1\"] .links a').href"
+    )
+    assert link == (
+        f"{live_server}/dags/{dag_id}/runs/{ACTIVE_RUN}/tasks/partition.load/mapped/1?try_number=1"
+    )
+
+    # Narrow window: rows become labelled cards, nothing needs horizontal scrolling.
+    driver.set_window_size(420, 900)
+    pb.wait_until(
+        lambda: driver.execute_script(
+            "return getComputedStyle(document.querySelector('#partitions thead')).display"
+        )
+        == "none"
+    )
+    overflow = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1
+    pb.save_screenshot(driver, ARTIFACT.with_name("progress-view-narrow.png"))
+    driver.set_window_size(1400, 1000)
+
+
+def test_run_list_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> None:
+    driver.get(f"{live_server}/dc2sf/runs?dag_id={s.FIXTURE_DAG_ID}")
+    pb.wait_until(
+        lambda: driver.execute_script("return document.querySelectorAll('#runs tr[data-run-id]').length")
+        == 2
+    )
+    driver.execute_script("document.querySelector('#runs tr[data-run-id] a').click()")
+    pb.wait_until(lambda: pb.generated_at(driver))
+    assert driver.current_url.endswith(f"/dc2sf/runs/{s.FIXTURE_DAG_ID}/{ACTIVE_RUN}")
+
+
+def test_anonymous_browser_lands_on_the_login_page(live_server: str, chromium: None) -> None:
+    web = pb.make_driver()
+    try:
+        web.get(pb.run_page_url(live_server, s.FIXTURE_DAG_ID, ACTIVE_RUN))
+        pb.wait_until(lambda: "/auth/login" in web.current_url)
+        assert "next=" in web.current_url
+    finally:
+        web.quit()
+
+
+def test_cli_over_real_http(live_server: str, scenario: Scenario) -> None:
+    """`python -m include.dc2sf.report` as a user runs it, password from the environment."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "include.dc2sf.report",
+            "--url",
+            live_server,
+            "--user",
+            "admin",
+            "--dag-id",
+            s.FIXTURE_DAG_ID,
+            "--latest",
+        ],
+        env={"AIRFLOW_PASSWORD": PASSWORDS["admin"], "PYTHONPATH": str(REPO), "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(Path(REPO)),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Scheduled Partitions: 2" in result.stdout
+    assert PASSWORDS["admin"] not in result.stdout + result.stderr
