@@ -104,10 +104,12 @@ def test_page_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> 
     # Narrow window: rows become labelled cards, nothing needs horizontal scrolling.
     driver.set_window_size(420, 900)
     pb.wait_until(
-        lambda: driver.execute_script(
-            "return getComputedStyle(document.querySelector('#partitions thead')).display"
+        lambda: (
+            driver.execute_script(
+                "return getComputedStyle(document.querySelector('#partitions thead')).display"
+            )
+            == "none"
         )
-        == "none"
     )
     overflow = driver.execute_script(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -120,8 +122,12 @@ def test_page_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> 
 def test_run_list_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> None:
     driver.get(f"{live_server}/dc2sf/runs?dag_id={s.FIXTURE_DAG_ID}")
     pb.wait_until(
-        lambda: driver.execute_script("return document.querySelectorAll('#runs tr[data-run-id]').length")
-        == 2
+        lambda: (
+            driver.execute_script(
+                "return document.querySelectorAll('#runs tr[data-run-id]').length"
+            )
+            == 2
+        )
     )
     driver.execute_script("document.querySelector('#runs tr[data-run-id] a').click()")
     pb.wait_until(lambda: pb.generated_at(driver))
