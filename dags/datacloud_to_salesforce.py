@@ -12,7 +12,7 @@ from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, task, task_group
 
 from include.dc2sf import defaults
-from include.dc2sf.alerts import failure_notifiers
+from include.dc2sf.alerts import failure_notifiers, notify_run_failure
 from include.dc2sf.operators.partition_load import PartitionLoadOperator
 
 DOC_MD = """
@@ -135,6 +135,7 @@ PARAMS = {
     doc_md=DOC_MD,
     tags=["salesforce", "data-cloud", "bulk-api-2"],
     params=PARAMS,
+    on_failure_callback=notify_run_failure,
     default_args={
         "owner": "data-engineering",
         "retries": 3,
