@@ -153,7 +153,11 @@ def datacloud_to_salesforce() -> None:
 
     @task_group(group_id="partition")
     def partition(
-        partition: int, range_start: str | None, range_end: str | None, start_inclusive: bool
+        partition: int,
+        range_start: str | None,
+        range_end: str | None,
+        start_inclusive: bool,
+        estimated_rows: int | None,
     ) -> None:
         wait = DateTimeSensorAsync(
             task_id="wait",
@@ -168,6 +172,7 @@ def datacloud_to_salesforce() -> None:
             range_start=range_start,
             range_end=range_end,
             start_inclusive=start_inclusive,
+            estimated_rows=estimated_rows,
             source_dmo="{{ params.source_dmo }}",
             mapping="{{ params.mapping | tojson }}",
             target_object="{{ params.target_object }}",

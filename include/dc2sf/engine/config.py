@@ -61,6 +61,8 @@ class LoadConfig:
     submit_pause_seconds: float = 0.0
     dead_letter_root: str = ""
     adaptive_in_flight: bool = True
+    #: Rows the planner expects in the range (progress and ETA before the load has counted any).
+    expected_rows: int | None = None
 
     def __post_init__(self) -> None:
         validate_dmo_name(self.source_dmo)

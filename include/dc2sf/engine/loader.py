@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from include.dc2sf.engine.config import LoadConfig
 from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter
@@ -63,6 +63,15 @@ class CheckpointStore(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+class RetryRecord(NamedTuple):
+    """A record to send again, with the error it last failed with (kept for the dead letter)."""
+
+    key: str
+    parent: str | None
+    values: tuple[str, ...]
+    error: str
+
+
 class LoadIntegrityError(RuntimeError):
     """Rows of a chunk are unaccounted for: neither loaded nor dead-lettered. Never ignored."""
 
@@ -79,9 +88,9 @@ class TooManyFailures(RuntimeError):
 class _Round:
     """The current round, rebuilt in memory from the checkpoint when needed."""
 
-    jobs: list[Job[MappedRecord]] | None = None
+    jobs: list[Job[MappedRecord | RetryRecord]] | None = None
     settled: dict[str, dict[str, Any]] = field(default_factory=dict)
-    retry_input: dict[str, list[MappedRecord]] = field(default_factory=dict)
+    retry_input: dict[str, list[RetryRecord]] = field(default_factory=dict)
     dead: dict[str, list[DeadLetter]] = field(default_factory=dict)
 
 
@@ -314,7 +323,9 @@ class PartitionLoader:
         self._save()
         self._publish("running")
 
-    def _pack(self, records: Sequence[MappedRecord]) -> list[Job[MappedRecord]]:
+    def _pack(
+        self, records: Sequence[MappedRecord | RetryRecord]
+    ) -> list[Job[MappedRecord | RetryRecord]]:
         """Jobs for a round. Grouped by parent (the default), or the seed's way: key order."""
         if not records:
             return []
@@ -326,7 +337,7 @@ class PartitionLoader:
             for number, start in enumerate(range(0, len(records), size))
         ]
 
-    def _round_jobs(self) -> list[Job[MappedRecord]]:
+    def _round_jobs(self) -> list[Job[MappedRecord | RetryRecord]]:
         """This round's packed jobs, rebuilt from the source or the previous round when needed."""
         if self._round.jobs is not None:
             return self._round.jobs
@@ -391,7 +402,7 @@ class PartitionLoader:
             return Continue()
         return self._finish_round()
 
-    def _submit(self, records: Sequence[MappedRecord]) -> str:
+    def _submit(self, records: Sequence[MappedRecord | RetryRecord]) -> str:
         cfg = self.config
         job = self.sf.create_ingest_job(
             cfg.target_object,
@@ -423,24 +434,27 @@ class PartitionLoader:
 
     def _examine_job(
         self, job_id: str, info: dict[str, Any]
-    ) -> tuple[dict[str, int], list[MappedRecord], list[DeadLetter]]:
+    ) -> tuple[dict[str, int], list[RetryRecord], list[DeadLetter]]:
         """A terminal job's counts, its retryable records (lock errors, unprocessed) and dead letters."""
         failed_count = int(info.get("numberRecordsFailed") or 0)
         processed = int(info.get("numberRecordsProcessed") or 0)
-        retryable: list[MappedRecord] = []
+        retryable: list[RetryRecord] = []
         dead: list[DeadLetter] = []
         if failed_count:
             for row in self.sf.job_results(job_id, "failedResults/"):
                 error = row.get("sf__Error", "")
-                record = self._record_from_result(row)
+                record = self._record_from_result(row, error)
                 if classify_record_error(error).verdict is RecordVerdict.RETRY:
                     retryable.append(record)
                 else:
                     dead.append(DeadLetter(record.key, error, record.values))
-        unprocessed: list[MappedRecord] = []
+        unprocessed: list[RetryRecord] = []
         if info["state"] != "JobComplete":
+            reason = (
+                f"UNPROCESSED: job {job_id} ended {info['state']}: {info.get('errorMessage', '')}"
+            )
             rows = self.sf.job_results(job_id, "unprocessedrecords/")
-            unprocessed = [self._record_from_result(row) for row in rows]
+            unprocessed = [self._record_from_result(row, reason) for row in rows]
         counts = {
             "processed": processed,
             "succeeded": processed - failed_count,
@@ -450,18 +464,19 @@ class PartitionLoader:
         }
         return counts, retryable + unprocessed, dead
 
-    def _retryable_records(self, job_id: str) -> list[MappedRecord]:
+    def _retryable_records(self, job_id: str) -> list[RetryRecord]:
         """Retry input from a previous round's job (after a restart); counts are not touched."""
         _, retry, _ = self._examine_job(job_id, self.sf.job_info(job_id))
         return retry
 
-    def _record_from_result(self, row: dict[str, str]) -> MappedRecord:
+    def _record_from_result(self, row: dict[str, str], error: str) -> RetryRecord:
+        """A failed or unprocessed row as Bulk echoed it: the values as uploaded, ready to resend."""
         header = self.config.mapping.header
         values = tuple(row.get(name, "") for name in header)
         parent_field = self.config.mapping.parent_field
         parent = row.get(parent_field) if parent_field else None
         key = row.get(self.config.external_id_field, "")
-        return MappedRecord(key, parent or None, values)
+        return RetryRecord(key, parent or None, values, error)
 
     def _round_counts(self) -> dict[str, int]:
         succeeded = sum(s["succeeded"] for s in self._round.settled.values())
@@ -490,9 +505,7 @@ class PartitionLoader:
             else:
                 dead.extend(
                     DeadLetter(
-                        r.key,
-                        f"RETRIES_EXHAUSTED: still failing after {chunk['round']} rounds",
-                        r.values,
+                        r.key, f"{r.error} (still failing after {chunk['round']} rounds)", r.values
                     )
                     for r in retry
                 )
@@ -617,7 +630,8 @@ class PartitionLoader:
             jobs_in_flight=in_flight,
             state=state,
             started_at=self.cp["started_at"],
-            updated_at=self.clock(),
+            updated_at=max(self.clock(), self.cp["started_at"]),
+            source_count=self.config.expected_rows,
         )
 
     def _publish(self, state: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from include.dc2sf.logic.planner import (
 log = logging.getLogger(__name__)
 
 #: The keys the mapped task group takes (expand_kwargs passes exactly these).
-PARTITION_KEYS = ("partition", "range_start", "range_end", "start_inclusive")
+PARTITION_KEYS = ("partition", "range_start", "range_end", "start_inclusive", "estimated_rows")
 
 
 def overall_range(params: dict[str, Any]) -> KeyRange:

@@ -66,6 +66,7 @@ class PartitionLoadOperator(BaseOperator):
         "submit_pause_seconds",
         "dead_letter_root",
         "dry_run",
+        "estimated_rows",
     )
     ui_color = "#e8f4fd"
 
@@ -95,6 +96,7 @@ class PartitionLoadOperator(BaseOperator):
         adaptive_in_flight: bool = True,
         dead_letter_root: str | None = None,
         dry_run: bool | str = False,
+        estimated_rows: int | str | None = None,
         salesforce_conn_id: str = SalesforceBulk2Hook.default_conn_name,
         datacloud_conn_id: str = DataCloudHook.default_conn_name,
         check_limits: bool = True,
@@ -125,6 +127,7 @@ class PartitionLoadOperator(BaseOperator):
         self.adaptive_in_flight = adaptive_in_flight
         self.dead_letter_root = dead_letter_root
         self.dry_run = dry_run
+        self.estimated_rows = estimated_rows
         self.salesforce_conn_id = salesforce_conn_id
         self.datacloud_conn_id = datacloud_conn_id
         self.check_limits = check_limits
@@ -164,6 +167,9 @@ class PartitionLoadOperator(BaseOperator):
             submit_pause_seconds=float(self.submit_pause_seconds),
             dead_letter_root=self.dead_letter_root or default_dead_letter_root(),
             adaptive_in_flight=self.adaptive_in_flight,
+            expected_rows=_as_int(self.estimated_rows, "estimated_rows")
+            if self.estimated_rows not in (None, "", "None")
+            else None,
         )
 
     def _hooks(self) -> tuple[SalesforceBulk2Hook, DataCloudHook]:
