@@ -134,4 +134,6 @@ def assert_exact(emu: EmulatorServer, keys: Iterable[str] | None = None) -> int:
 
 
 def _normalise(row: tuple) -> tuple:
-    return tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+    """Salesforce keeps no empty text: an empty string is stored as null (on insert an empty cell
+    means null; `#N/A` clears on update). So '' and None compare equal; everything else exactly."""
+    return tuple(round(v, 6) if isinstance(v, float) else (None if v == "" else v) for v in row)

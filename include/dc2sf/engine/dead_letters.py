@@ -53,7 +53,9 @@ class DeadLetterWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{self._chunk_prefix(chunk_index)}round-{round_number:02d}.csv"
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        # Quote everything: Python's writer leaves a lone CR unquoted with an LF terminator, and a
+        # dead letter must read back exactly as the row that failed.
+        writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(["partition", "key", "sf__Error", *self.header])
         for letter in letters:
             writer.writerow([self.partition, letter.key, letter.error, *letter.values])

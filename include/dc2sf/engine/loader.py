@@ -126,6 +126,7 @@ class PartitionLoader:
         )
         self.cp = self._load_checkpoint()
         self._round = _Round()
+        self._page_columns: tuple[str, ...] = ()
         self._known_infos: dict[str, dict[str, Any]] = {}
         self._api_calls_base = int(self.cp["api_calls"])
         self._calls_at_start = self._calls_now()
@@ -265,6 +266,7 @@ class PartitionLoader:
             if not rows:
                 return
             page = spec.apply(SourcePage(columns=columns, rows=rows))
+            self._page_columns = columns
             last = page.last_key
             assert last is not None
             remaining -= len(rows)
@@ -285,7 +287,7 @@ class PartitionLoader:
                 DeadLetter(
                     row.key,
                     f"REJECTED_BEFORE_LOAD:{row.field}: {row.reason}",
-                    tuple(map(_text, row.row)),
+                    self._raw_values(row.row),
                 )
                 for row in page_rejected
             )
@@ -322,6 +324,14 @@ class PartitionLoader:
         self.cp["chunk"]["planned_jobs"] = len(self._round.jobs or [])
         self._save()
         self._publish("running")
+
+    def _raw_values(self, row: Sequence[Any]) -> tuple[str, ...]:
+        """A rejected source row in the dead letter's column order (target fields), unconverted."""
+        positions = {name: index for index, name in enumerate(self._page_columns)}
+        return tuple(
+            _text(row[positions[m.source]]) if m.source is not None else _text(m.constant)
+            for m in self.config.mapping.fields
+        )
 
     def _pack(
         self, records: Sequence[MappedRecord | RetryRecord]

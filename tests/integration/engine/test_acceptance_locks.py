@@ -32,7 +32,9 @@ ACCOUNTS = ROWS // 100  # about 100 Opportunities per Account, as in the seed's 
 
 @pytest.fixture(scope="module")
 def locked_org() -> Any:
-    with EmulatorServer(EmulatorConfig(time_scale=0.0), rows=ROWS, accounts=ACCOUNTS, skew=0.0) as emu:
+    with EmulatorServer(
+        EmulatorConfig(time_scale=0.0), rows=ROWS, accounts=ACCOUNTS, skew=0.0
+    ) as emu:
         saved = {k: os.environ.get(k) for k in connection_env(emu)}
         os.environ.update(connection_env(emu))
         try:
@@ -49,7 +51,9 @@ def _run_partitions(tmp_path: Any, run_id: str, **overrides: Any) -> list[dict[s
     plan = plan_seed_pattern(ROWS, PARTITIONS)
 
     def load(planned: Any) -> dict[str, Any]:
-        config = make_config(tmp_path, partition=planned.index, key_range=planned.key_range, **overrides)
+        config = make_config(
+            tmp_path, partition=planned.index, key_range=planned.key_range, **overrides
+        )
         return make_loader(config, run_id=run_id).run_blocking().summary
 
     with ThreadPoolExecutor(PARTITIONS) as pool:
@@ -62,7 +66,9 @@ def _clear_opportunities(emu: EmulatorServer) -> None:
         conn.commit()
 
 
-def test_five_partitions_under_locks_load_exactly(locked_org: EmulatorServer, tmp_path: Any) -> None:
+def test_five_partitions_under_locks_load_exactly(
+    locked_org: EmulatorServer, tmp_path: Any
+) -> None:
     _clear_opportunities(locked_org)
     summaries = _run_partitions(
         tmp_path,
@@ -70,7 +76,9 @@ def test_five_partitions_under_locks_load_exactly(locked_org: EmulatorServer, tm
         records_per_job=10_000,
         max_in_flight=4,
         page_size=10_000,
-        retry=RetrySettings(record_retries=8, initial_backoff_seconds=0.05, max_backoff_seconds=0.5),
+        retry=RetrySettings(
+            record_retries=8, initial_backoff_seconds=0.05, max_backoff_seconds=0.5
+        ),
     )
     expected = [p.estimated_rows for p in plan_seed_pattern(ROWS, PARTITIONS)]
     assert [s["processed"] for s in summaries] == expected
@@ -82,7 +90,9 @@ def test_five_partitions_under_locks_load_exactly(locked_org: EmulatorServer, tm
     assert jobs <= ROWS // 10_000 * 2, f"{jobs} jobs for {ROWS} rows"
 
 
-def test_seed_configuration_on_the_same_data_loses_rows_to_locks(locked_org: EmulatorServer, tmp_path: Any) -> None:
+def test_seed_configuration_on_the_same_data_loses_rows_to_locks(
+    locked_org: EmulatorServer, tmp_path: Any
+) -> None:
     _clear_opportunities(locked_org)
     summaries = _run_partitions(
         tmp_path,
