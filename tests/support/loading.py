@@ -137,3 +137,45 @@ def _normalise(row: tuple) -> tuple:
     """Salesforce keeps no empty text: an empty string is stored as null (on insert an empty cell
     means null; `#N/A` clears on update). So '' and None compare equal; everything else exactly."""
     return tuple(round(v, 6) if isinstance(v, float) else (None if v == "" else v) for v in row)
+
+
+class FileStore(DictStore):
+    """A DictStore persisted to a JSON file after every write (atomic rename), so a process that is
+    killed leaves exactly what a task state store would hold."""
+
+    def __init__(self, path: Any) -> None:
+        import json
+        from pathlib import Path
+
+        super().__init__()
+        self.path = Path(path)
+        if self.path.exists():
+            self.update(json.loads(self.path.read_text()))
+
+    def _flush(self) -> None:
+        import json
+        import os
+
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(self)))
+        os.replace(tmp, self.path)
+
+    def set(self, key: str, value: Any) -> None:
+        super().set(key, value)
+        self._flush()
+
+    def delete(self, key: str) -> None:
+        super().delete(key)
+        self._flush()
+
+
+def read_dead_letters(urls: Iterable[str]) -> list[dict[str, str]]:
+    """Every row of the given dead-letter files (`file://` URLs), as dicts."""
+    import csv
+    from pathlib import Path
+
+    rows: list[dict[str, str]] = []
+    for url in urls:
+        with Path(url.removeprefix("file://")).open(encoding="utf-8", newline="") as handle:
+            rows.extend(csv.DictReader(handle))
+    return rows

@@ -20,7 +20,13 @@ from emulator.testing import EmulatorServer
 from include.dc2sf.engine.config import RetrySettings
 from include.dc2sf.logic.planner import plan_seed_pattern
 from tests.conftest import connection_env
-from tests.support.loading import assert_exact, make_config, make_loader, salesforce_rows
+from tests.support.loading import (
+    assert_exact,
+    make_config,
+    make_loader,
+    read_dead_letters,
+    salesforce_rows,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -109,12 +115,13 @@ def test_seed_configuration_on_the_same_data_loses_rows_to_locks(
     landed = len(salesforce_rows(locked_org))
     assert lost > 0, "the seed's job shape should lose rows to row locks"
     assert landed == ROWS - lost
-    folders = [s["dead_letter_folder"] for s in summaries]
-    letters = "".join(
-        open(os.path.join(folder.removeprefix("file://"), name), encoding="utf-8").read()
-        for folder in folders
-        if os.path.isdir(folder.removeprefix("file://"))
-        for name in os.listdir(folder.removeprefix("file://"))
-    )
-    assert "UNABLE_TO_LOCK_ROW" in letters
+    files = [
+        os.path.join(folder, name)
+        for folder in (s["dead_letter_folder"].removeprefix("file://") for s in summaries)
+        if os.path.isdir(folder)
+        for name in os.listdir(folder)
+    ]
+    letters = read_dead_letters(files)
+    assert len(letters) == lost
+    assert all(row["sf__Error"].startswith("UNABLE_TO_LOCK_ROW") for row in letters)
     print(json.dumps({"seed_lost": lost, "seed_loss_rate": round(lost / ROWS, 4)}))
