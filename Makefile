@@ -14,7 +14,7 @@ export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export PYTHONPATH := $(CURDIR)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format lock emulator demo bench clean airflow-home
+.PHONY: setup test lint format lock emulator demo bench bench-one clean airflow-home
 
 # The stamp depends on the lock: re-running setup with an unchanged lock does nothing.
 $(VENV)/.installed: requirements-lock.txt
@@ -59,3 +59,21 @@ clean:
 EMULATOR_ARGS ?=
 emulator: $(VENV)/.installed
 	$(BIN)/python -m emulator serve $(EMULATOR_ARGS)
+
+# Issue 7: ours vs simple-salesforce bulk2 vs the seed's method (scenarios A, B, C), one run.
+# Writes bench/results/{RESULTS.md,results.json,*.png}; scratch data in bench/results/tmp (ignored).
+# One scenario: make bench-one SCENARIO=B   (BENCH_ARGS="--smoke" for tiny sizes)
+SCENARIO ?= A
+BENCH_ARGS ?=
+bench: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.compare --scenario all $(BENCH_ARGS)
+
+bench-one: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.compare --scenario $(SCENARIO) $(BENCH_ARGS)
+
+# The whole load end to end: emulator with 200,000 seeded rows, a real Airflow in a throwaway
+# home, the DAG triggered over REST, live progress, the reconciliation. Ctrl-C stops everything.
+# Options through DEMO_ARGS, e.g. make demo DEMO_ARGS="--rows 2000000 --partitions 10 --faults light"
+DEMO_ARGS ?=
+demo: setup
+	$(BIN)/python -m devstack.demo $(DEMO_ARGS)

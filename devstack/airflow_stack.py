@@ -39,14 +39,12 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -55,6 +53,15 @@ from typing import IO, Any
 import httpx
 import psutil
 
+from devstack.processes import (
+    STACK_ID_ENV,
+    free_port,
+    sigint_deferred,
+    spawn,
+    stack_processes,
+    stop_all,
+    tail,
+)
 from devstack.rest import AirflowClient
 from devstack.settings_loader import (
     AirflowSettings,
@@ -73,20 +80,8 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STACK_ID_ENV = "DEVSTACK_STACK_ID"
 SIMPLE_AUTH_MANAGER = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-)
-
-# Execs the real command after asking the kernel to SIGTERM it when the harness dies (Linux).
-# A tiny launcher instead of ``preexec_fn``: forking with a Python callback is unsafe when the
-# test process has threads (the in-process emulator runs in one).
-_PDEATHSIG_LAUNCHER = (
-    "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))\n"  # PR_SET_PDEATHSIG
-    "if os.getppid() != int(sys.argv[1]):\n"
-    "    sys.exit(0)\n"  # the harness died before prctl took effect
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
 )
 
 #: Intervals that make a fresh DAG file show up and a run progress within seconds instead of
@@ -132,42 +127,6 @@ class Component:
     ready_log: str | None = None
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (the kernel's pick; small race, fine for tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def stack_processes(stack_id: str) -> list[psutil.Process]:
-    """Every live process started by the stack with this id, wherever it was re-parented."""
-    found: list[psutil.Process] = []
-    me = os.getpid()
-    for proc in psutil.process_iter(["pid"]):
-        if proc.pid == me:
-            continue
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                continue
-            if proc.environ().get(STACK_ID_ENV) == stack_id:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            text = handle.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 class AirflowStack:
     """Scheduler + dag-processor + triggerer + api-server (LocalExecutor, SQLite) in a throwaway
     home; use as a context manager.
@@ -202,6 +161,7 @@ class AirflowStack:
         stop_grace: float = 10.0,
         keep_home: bool | None = None,
         quiet: bool = False,
+        stack_id: str | None = None,
     ) -> None:
         """
         :param dags_folder: defaults to the repo's ``dags/``.
@@ -225,6 +185,8 @@ class AirflowStack:
         :param password: the admin password; a random one when ``None`` (read ``.password``).
         :param keep_home: ``True`` keeps the home, ``False`` always deletes it, ``None`` keeps it
             only when something failed (so its logs can be read).
+        :param stack_id: the process tag (random by default). ``stop()`` kills every process
+            carrying it, so only share it with processes that must die with this stack.
         """
         self.dags_folder = Path(dags_folder or REPO_ROOT / "dags").resolve()
         self.plugins_folder = Path(plugins_folder or REPO_ROOT / "plugins").resolve()
@@ -233,7 +195,7 @@ class AirflowStack:
         if self.home == (REPO_ROOT / ".airflow").resolve():
             raise ValueError("AirflowStack must not use the repo's .airflow home")
         self.log_dir = self.home / "logs" / "devstack"
-        self.stack_id = uuid.uuid4().hex
+        self.stack_id = stack_id or uuid.uuid4().hex
         self.username = username
         self.password = password or secrets.token_urlsafe(12)
         self.api_port = api_port or free_port()
@@ -429,17 +391,11 @@ class AirflowStack:
             raise StackError(f"{component.name} is already running (pid {old.pid})")
         log = (self.log_dir / f"{component.name}.log").open("ab")
         self._logs[component.name] = log
-        command = [self.airflow, *component.args]
-        if sys.platform.startswith("linux"):
-            command = [sys.executable, "-c", _PDEATHSIG_LAUNCHER, str(os.getpid()), *command]
-        proc = subprocess.Popen(
-            command,
+        proc = spawn(
+            [self.airflow, *component.args],
             env={**self.env, **component.env},
+            log=log,
             cwd=self.home,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
         self._procs[component.name] = proc
         return proc
@@ -457,7 +413,7 @@ class AirflowStack:
         """Stop everything this stack started: SIGTERM to each process group, SIGKILL after
         ``stop_grace`` seconds, then a sweep of any process still tagged with the stack id.
         Safe to call twice."""
-        with _sigint_deferred():
+        with sigint_deferred():
             self._stop()
 
     def _stop(self) -> None:
@@ -465,33 +421,12 @@ class AirflowStack:
             if self._client is not None:
                 self._client.close()
                 self._client = None
-            for proc in self._procs.values():
-                if proc.poll() is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + self.stop_grace
-            for proc in self._procs.values():
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            for proc in self._procs.values():
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-            for proc in self._procs.values():
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=5)
-            self._sweep()
+            stop_all(self._procs.values(), stack_id=self.stack_id, grace=self.stop_grace)
         finally:
             for log in self._logs.values():
                 log.close()
             self._logs.clear()
             self._remove_home()
-
-    def _sweep(self) -> None:
-        leftovers = stack_processes(self.stack_id)
-        for proc in leftovers:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        psutil.wait_procs(leftovers, timeout=5)
 
     def _remove_home(self) -> None:
         keep = self.keep_home if self.keep_home is not None else self._failed
@@ -509,7 +444,7 @@ class AirflowStack:
             if code is not None:
                 raise StackError(
                     f"{name} exited with {code} during start-up; log tail:\n"
-                    f"{_tail(self.log_dir / f'{name}.log', 40)}"
+                    f"{tail(self.log_dir / f'{name}.log', 40)}"
                 )
 
     def _wait_healthy(self, deadline: float) -> None:
@@ -605,7 +540,7 @@ class AirflowStack:
         return self.log_dir / f"{component}.log"
 
     def log_tail(self, component: str, lines: int = 40) -> str:
-        return _tail(self.log_path(component), lines)
+        return tail(self.log_path(component), lines)
 
     def print_log_tails(self, lines: int = 30) -> None:
         """What a failed CI run needs to be debuggable without the home directory."""
@@ -613,7 +548,7 @@ class AirflowStack:
             path = self.log_path(name)
             if path.exists():
                 print(f"----- {name} ({path}) -----", file=sys.stderr)
-                print(_tail(path, lines), file=sys.stderr)
+                print(tail(path, lines), file=sys.stderr)
 
     def _say(self, text: str) -> None:
         if not self.quiet:
@@ -633,20 +568,6 @@ def _db_template_path() -> Path:
         digest.update(str(script.stat().st_size).encode())
     name = f"airflow-{importlib.metadata.version('apache-airflow')}-{digest.hexdigest()[:12]}.db"
     return Path(tempfile.gettempdir()) / "devstack-cache" / name
-
-
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Ignore a second Ctrl-C while stopping: an impatient user would otherwise abort the
-    clean-up and leave processes behind. Only the main thread can touch signal handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _fernet_key() -> str:

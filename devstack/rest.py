@@ -289,6 +289,33 @@ class AirflowClient:
                 return value
         return value
 
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, *, map_index: int = -1
+    ) -> list[str]:
+        """One try's log as text lines (level, event and any exception), for printing the
+        reason of a failure without opening the UI."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        response = self.request(
+            "GET",
+            path,
+            params={"map_index": map_index, "full_content": True},
+            headers={"Accept": "application/json"},
+            expect=(404,),
+        )
+        if response.status_code == 404:
+            return []
+        lines: list[str] = []
+        for entry in response.json().get("content", []):
+            if not isinstance(entry, Mapping):
+                lines.append(str(entry))
+                continue
+            text = f"{entry.get('level', '')} {entry.get('event', '')}".strip()
+            for error in entry.get("error_detail") or []:
+                if isinstance(error, Mapping):
+                    text += f"\n    {error.get('exc_type')}: {error.get('exc_value')}"
+            lines.append(text)
+        return lines
+
     # -- pools, variables -----------------------------------------------------------------------
 
     def upsert_pool(self, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -312,13 +312,18 @@ def emulator_overrides(
 
     ``login_url`` is where the hooks log in (the emulator answers OAuth, SOAP and Data Cloud on one
     origin) and ``ca_bundle`` is the emulator's throwaway CA; with plain HTTP the CA is dropped.
-    Connections of other types (``datacloud_default`` is ``http`` and names its Salesforce
-    connection) follow through ``salesforce_conn_id``.
+    A connection that names a Salesforce connection in ``salesforce_conn_id`` (``datacloud_default``,
+    type ``http``) logs in through it but talks to the Data Cloud tenant host itself, with its own
+    TLS settings: it gets the CA too.
     """
+    ca = str(ca_bundle) if ca_bundle else None
+    salesforce = {c.conn_id for c in settings.connections if c.conn_type == "salesforce"}
     overrides: dict[str, dict[str, Any]] = {}
     for conn in settings.connections:
-        if conn.conn_type == "salesforce":
-            extra: dict[str, Any] = {"login_url": base_url.rstrip("/")}
-            extra["ca_bundle"] = str(ca_bundle) if ca_bundle else None
-            overrides[conn.conn_id] = {"extra": extra}
+        if conn.conn_id in salesforce:
+            overrides[conn.conn_id] = {
+                "extra": {"login_url": base_url.rstrip("/"), "ca_bundle": ca}
+            }
+        elif conn.extra.get("salesforce_conn_id") in salesforce:
+            overrides[conn.conn_id] = {"extra": {"ca_bundle": ca}}
     return overrides

@@ -112,11 +112,15 @@ def test_emulator_overrides_point_salesforce_connections_at_the_emulator() -> No
     assert sf["extra"]["login_url"] == "https://127.0.0.1:9999"
     assert sf["extra"]["ca_bundle"] == "/tmp/ca.pem"
     assert sf["extra"]["security_token"] == "tkn"  # the file's other extras survive
-    # The http Data Cloud connection follows through salesforce_conn_id, untouched.
-    assert patched.connection("datacloud_default") == settings.connection("datacloud_default")
+    # The http Data Cloud connection logs in through salesforce_conn_id but reaches the tenant
+    # host with its own TLS settings: it trusts the CA too, and keeps its other extras.
+    dc = patched.connection("datacloud_default")
+    assert dc.extra == {"salesforce_conn_id": "salesforce_default", "ca_bundle": "/tmp/ca.pem"}
+    assert "login_url" not in dc.extra
     # Plain HTTP emulator: no CA key appears.
     plain = settings.with_overrides(emulator_overrides(settings, "http://127.0.0.1:1", None))
     assert "ca_bundle" not in plain.connection("salesforce_default").extra
+    assert "ca_bundle" not in plain.connection("datacloud_default").extra
 
 
 def test_overrides_can_add_connections_and_pools_can_be_resized() -> None:
