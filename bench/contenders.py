@@ -400,7 +400,10 @@ def run_seed(spec: ContenderSpec) -> dict[str, Any]:
         processed = succeeded = jobs = 0
         last: str | None = None
         # The seed queried until an empty result (a short page did not stop it).
-        for header, rows, last in read_pages(datacloud, partition, SEED_PAGE, stop_on_short=False):
+        for header, rows, page_last in read_pages(
+            datacloud, partition, SEED_PAGE, stop_on_short=False
+        ):
+            last = page_last
             processed += len(rows)
             csv_text = _seed_csv(header, rows)
             # makeBulkAPICallWithRetry: a failed *callout* is re-sent (up to 3 times); failed

@@ -125,6 +125,13 @@ class EmulatorProcess:
         self.admin = requests.Session()
 
     def start(self, timeout: float = 60.0) -> EmulatorProcess:
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> EmulatorProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
@@ -229,7 +236,19 @@ class EmulatorProcess:
             "job_records_failed": sum(int(j.get("numberRecordsFailed") or 0) for j in jobs),
             "job_records_processed": sum(int(j.get("numberRecordsProcessed") or 0) for j in jobs),
             "jobs_not_complete": sum(j.get("state") != "JobComplete" for j in jobs),
+            # Simulated ms workers were occupied vs doing DML: the difference is lock waiting.
+            "worker_ms_total": sum(int(j.get("totalProcessingTime") or 0) for j in jobs),
+            "worker_ms_dml": sum(int(j.get("apiActiveProcessingTime") or 0) for j in jobs),
+            "emulator_cpu_seconds": self.cpu_seconds(),
         }
+
+    def cpu_seconds(self) -> float:
+        """CPU (user + sys) the emulator process has used so far: is the org itself the bottleneck?"""
+        import psutil
+
+        assert self.proc is not None
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
 
     def landed(self) -> dict[str, int]:
         """Source rows vs Opportunities, straight from the emulator's SQLite file (read-only)."""
