@@ -398,6 +398,8 @@ class AirflowStack:
             cwd=self.home,
         )
         self._procs[component.name] = proc
+        # Parsed by the Ctrl-C test: the pid is also the session id of everything it spawns.
+        self._say(f"started {component.name} pid={proc.pid}")
         return proc
 
     def kill_component(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -532,9 +534,15 @@ class AirflowStack:
             )
         return result
 
+    @property
+    def sessions(self) -> list[int]:
+        """Session ids of the components (each is a session leader): with ``stack_id``, what
+        finds every process of the stack, even after it stopped (for leak checks)."""
+        return [proc.pid for proc in self._procs.values()]
+
     def processes(self) -> list[psutil.Process]:
         """Every live process of this stack (what a leak check looks for)."""
-        return stack_processes(self.stack_id)
+        return stack_processes(self.stack_id, self.sessions)
 
     def log_path(self, component: str) -> Path:
         return self.log_dir / f"{component}.log"
@@ -595,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # SIGTERM (CI cancelling a job, `kill`) takes the same clean path as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
+    # A shell without job control starts background commands with SIGINT ignored, and Python
+    # keeps it that way: restore Ctrl-C explicitly so `kill -INT` always means "stop cleanly".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack = AirflowStack(
         dags_folder=args.dags_folder,
         settings=args.settings,

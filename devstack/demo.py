@@ -190,6 +190,8 @@ class ProgressView:
             self._report_http.headers["Authorization"] = f"Bearer {self.client.token()}"
             report = self._report.fetch_report(self._report_http, DAG_ID, self.run_id)
             return str(self._report.render_text(report, server_url=self.stack.api_url))
+        except httpx.TransportError:
+            return None  # a dropped keep-alive connection: the next poll tries again
         except Exception as exc:  # a newer/older report module must not end the demo
             self._report = None
             _say(f"(include.dc2sf.report failed: {exc!r}; using the built-in table)")
@@ -378,6 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `kill`, a CI cancel or closing the terminal take the same clean-up path as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
+    # Started in the background by a shell without job control, SIGINT arrives ignored and
+    # Python keeps it ignored: restore it so Ctrl-C / `kill -INT` always stop the demo cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run_demo(args)
     except KeyboardInterrupt:

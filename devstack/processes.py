@@ -5,8 +5,10 @@ Three layers, because each alone has a hole:
 * every process starts in its own session (``setsid``): a terminal's Ctrl-C reaches only the
   harness, which then stops things in order, and ``killpg`` reaches a component's children
   (LocalExecutor workers, task supervisors) too;
-* every process carries ``DEVSTACK_STACK_ID=<id>`` in its environment, inherited by everything it
-  spawns: a final sweep finds processes that left the group or were re-parented to init;
+* every process is a session leader, so the final sweep finds all it spawned by session id,
+  including task processes (Airflow moves them to their own process group) and orphans
+  re-parented to init; every process also carries ``DEVSTACK_STACK_ID=<id>`` in its environment
+  as a second net for anything that calls ``setsid``;
 * on Linux, a tiny launcher sets ``PR_SET_PDEATHSIG`` before exec'ing the real command, so if the
   harness itself is SIGKILLed (a CI runner cancelling a job) the kernel SIGTERMs the components.
 """
@@ -86,8 +88,16 @@ def spawn(
     )
 
 
-def stack_processes(stack_id: str) -> list[psutil.Process]:
-    """Every live process tagged with ``stack_id``, wherever it was re-parented."""
+def stack_processes(stack_id: str | None, sessions: Iterable[int] = ()) -> list[psutil.Process]:
+    """Every live process of a stack: tagged with ``stack_id``, or in one of its ``sessions``.
+
+    Both, because each misses something: Airflow renames processes with ``setproctitle``, which
+    overwrites the memory ``/proc/<pid>/environ`` reads (the api-server and the LocalExecutor
+    workers lose their tag), and a process that calls ``setsid`` leaves the session (none of
+    Airflow 3.3's do; task processes only ``setpgid``, so they stay in the scheduler's session
+    but leave its process group).
+    """
+    wanted = set(sessions)
     found: list[psutil.Process] = []
     me = os.getpid()
     for proc in psutil.process_iter(["pid"]):
@@ -96,9 +106,11 @@ def stack_processes(stack_id: str) -> list[psutil.Process]:
         try:
             if proc.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if proc.environ().get(STACK_ID_ENV) == stack_id:
+            if (wanted and os.getsid(proc.pid) in wanted) or (
+                stack_id and proc.environ().get(STACK_ID_ENV) == stack_id
+            ):
                 found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        except (psutil.Error, ProcessLookupError, PermissionError):
             continue
     return found
 
@@ -107,7 +119,7 @@ def stop_all(
     procs: Iterable[subprocess.Popen[bytes]], *, stack_id: str | None, grace: float
 ) -> None:
     """SIGTERM every process group, SIGKILL what is left after ``grace`` seconds, then kill any
-    process still tagged with ``stack_id``. Processes are signalled together: stopping four
+    process still in one of their sessions or tagged with ``stack_id``. Processes are signalled together: stopping four
     Airflow components one after another would add their shutdown times up."""
     procs = list(procs)
     for proc in procs:
@@ -125,12 +137,13 @@ def stop_all(
     for proc in procs:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
-    if stack_id:
-        leftovers = stack_processes(stack_id)
-        for leftover in leftovers:
-            with contextlib.suppress(psutil.Error):
-                leftover.kill()
-        psutil.wait_procs(leftovers, timeout=5)
+    # Each process was started as a session leader, so its pid is its session id: this also
+    # reaches task processes, which move to their own process group (killpg misses them).
+    leftovers = stack_processes(stack_id, sessions=[p.pid for p in procs])
+    for leftover in leftovers:
+        with contextlib.suppress(psutil.Error):
+            leftover.kill()
+    psutil.wait_procs(leftovers, timeout=5)
 
 
 @contextlib.contextmanager

@@ -130,7 +130,14 @@ class AirflowClient:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
-        return self._http.request(method, path, headers=headers, **kwargs)
+        try:
+            return self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.RemoteProtocolError:
+            # uvicorn closes idle keep-alive connections after 5 s; a poll that reuses one just
+            # as it closes gets "Server disconnected". Safe to resend unless it creates things.
+            if method == "POST":
+                raise
+            return self._http.request(method, path, headers=headers, **kwargs)
 
     def _paged(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
         offset = 0
