@@ -332,7 +332,7 @@ def run_demo(args: argparse.Namespace, out: Callable[[str], None] = _say) -> int
         faults=args.faults,
         seed=args.seed,
     ) as emulator:
-        out(f"Emulator on {emulator.base_url} (log {emulator.log_path})")
+        out(f"Emulator on {emulator.base_url} (pid={emulator.pid}, log {emulator.log_path})")
         out("Starting Airflow (scheduler, dag-processor, triggerer, api-server)...")
         stack = AirflowStack(
             emulator_url=emulator.base_url,

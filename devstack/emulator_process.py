@@ -109,6 +109,7 @@ class EmulatorProcess:
         self.base_url = ""
         self.ca_bundle: Path | None = None
         self._proc: Any = None
+        self.pid: int | None = None
         self._log: IO[bytes] | None = None
         self._admin: httpx.Client | None = None
 
@@ -136,6 +137,7 @@ class EmulatorProcess:
         self._log = self.log_path.open("ab")
         try:
             self._proc = spawn(self.command(), env=env, log=self._log, cwd=REPO_ROOT)
+            self.pid = self._proc.pid
             deadline = time.monotonic() + self.start_timeout
             while not self.base_url:
                 if self._proc.poll() is not None:
