@@ -208,17 +208,23 @@ def run_contender(
 def stopped_client(client: dict[str, Any], org: dict[str, int], rows: int) -> dict[str, Any]:
     """A contender stopped at its budget: what the org processed so far, projected linearly.
 
-    ``projected_wall_seconds`` = elapsed × rows ÷ records the org has processed (succeeded or
-    failed); first-pass figures come from those processed records. CPU and RSS are unknown.
+    ``projected_wall_seconds`` = read phase + writing time × rows ÷ records the org has processed
+    (succeeded or failed), where the read phase is the time before the first Bulk job was created
+    (simple-salesforce reads its whole partition first; the seed method interleaves, so its read
+    phase is ~0). First-pass figures come from the processed records. CPU and RSS are unknown.
     """
     done = max(org["job_records_processed"], 1)
+    elapsed = client["wall_seconds"]
+    first = org.get("first_job_created")
+    read_phase = min(max(first - client["started_epoch"], 0.0), elapsed) if first else 0.0
     failed = org["job_records_failed"]
     return {
         **client,
         "processed": done,
         "succeeded": done - failed,
         "first_pass_failed": round(failed / done * rows),
-        "projected_wall_seconds": client["wall_seconds"] * rows / done,
+        "read_phase_seconds": read_phase,
+        "projected_wall_seconds": read_phase + (elapsed - read_phase) * rows / done,
         "cpu_seconds": None,
         "peak_rss_mb": None,
         "baseline_rss_mb": None,

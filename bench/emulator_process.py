@@ -236,6 +236,9 @@ class EmulatorProcess:
             "job_records_failed": sum(int(j.get("numberRecordsFailed") or 0) for j in jobs),
             "job_records_processed": sum(int(j.get("numberRecordsProcessed") or 0) for j in jobs),
             "jobs_not_complete": sum(j.get("state") != "JobComplete" for j in jobs),
+            # Epoch seconds of the first job: a client that reads everything before writing
+            # (simple-salesforce here) has a read phase a projection must not scale.
+            "first_job_created": min((_epoch(j["createdDate"]) for j in jobs), default=None),
             # Simulated ms workers were occupied vs doing DML: the difference is lock waiting.
             "worker_ms_total": sum(int(j.get("totalProcessingTime") or 0) for j in jobs),
             "worker_ms_dml": sum(int(j.get("apiActiveProcessingTime") or 0) for j in jobs),
@@ -272,6 +275,13 @@ class EmulatorProcess:
             "duplicated": int(rows) - int(distinct),
             "lost": int(lost),
         }
+
+
+def _epoch(stamp: str) -> float:
+    """Salesforce's ``2026-01-01T00:00:00.000+0000`` → epoch seconds."""
+    import datetime as dt
+
+    return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
 
 
 if __name__ == "__main__":
