@@ -18,10 +18,11 @@ What every stack gets, so tests never collide with each other or with the repo's
 * SimpleAuthManager with a passwords file written here, so the admin password is known;
 * connections as ``AIRFLOW_CONN_*`` JSON from ``airflow_settings.yaml`` (optionally pointed at an
   emulator), pools and variables created over REST once the api-server is up;
-* every process in its own session, tagged with ``DEVSTACK_STACK_ID`` in its environment. Stop
-  sends SIGTERM to each process group, SIGKILL after a grace period, then sweeps any process still
-  carrying the tag (task processes that left the group, orphans). On Linux each component also
-  gets ``PR_SET_PDEATHSIG`` so a SIGKILLed harness does not leave a stack running.
+* every process in its own session (see ``devstack.processes``): stop sends SIGTERM to each
+  process group, SIGKILL after a grace period, then kills whatever is still in one of the
+  sessions or tagged with ``DEVSTACK_STACK_ID`` (task processes that left the group, orphans);
+  on Linux each component also gets ``PR_SET_PDEATHSIG`` so a SIGKILLed harness does not leave
+  a stack running.
 
 Logs go to ``$AIRFLOW_HOME/logs/devstack/<component>.log``; the home is kept (and the tails are
 printed) when start-up fails or the ``with`` body raises.
