@@ -120,6 +120,12 @@ PARAMS = {
     "dead_letter_root": Param(
         None, type=["null", "string"], description="file://, s3:// or gs:// folder"
     ),
+    "deferrable": Param(
+        None,
+        type=["null", "boolean"],
+        description="Wait for Salesforce in the triggerer instead of a worker slot; "
+        "null uses [operators] default_deferrable",
+    ),
     "dry_run": Param(
         False, type="boolean", description="Check mapping, target and one page; write nothing"
     ),
@@ -184,6 +190,7 @@ def datacloud_to_salesforce() -> None:
             failure_threshold="{{ params.failure_threshold }}",
             dead_letter_root="{{ params.dead_letter_root or '' }}",
             dry_run="{{ params.dry_run }}",
+            deferrable="{{ params.deferrable }}",
             pool=defaults.POOL,
             map_index_template="p{{ task.partition }} ({{ task.range_start or 'start' }} .. {{ task.range_end or 'end' }}]",
         )

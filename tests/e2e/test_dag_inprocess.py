@@ -59,3 +59,28 @@ def test_explicit_boundaries_and_seed_pattern_plans(emulator_factory, tmp_path) 
     run = _dag().test(run_conf=conf, logical_date=None)
     assert run.state == "success"
     assert assert_exact(emu) == 1_000
+
+
+def test_deferrable_mode_defers_while_waiting_and_stays_exact(emulator_factory, tmp_path) -> None:
+    from emulator.config import EmulatorConfig
+
+    config = EmulatorConfig(
+        time_scale=0.02
+    )  # jobs take a little real time: there is a wait to hand off
+    emu = emulator_factory(config, rows=2_000, accounts=20)
+    conf = {
+        "partitions": 2,
+        "stagger_minutes": 0,
+        "records_per_job": 400,
+        "max_in_flight": 2,
+        "page_size": 400,
+        "deferrable": True,
+        "dead_letter_root": f"file://{tmp_path}/dead",
+    }
+    run = _dag().test(run_conf=conf, logical_date=None)
+    assert run.state == "success"
+    assert assert_exact(emu) == 2_000
+    loads = [ti for ti in run.get_task_instances() if ti.task_id == "partition.load"]
+    summaries = [ti.xcom_pull(task_ids="partition.load", map_indexes=ti.map_index) for ti in loads]
+    assert all(s["deferrals"] >= 1 for s in summaries), summaries
+    assert sum(s["succeeded"] for s in summaries) == 2_000

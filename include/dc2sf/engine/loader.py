@@ -127,6 +127,7 @@ class PartitionLoader:
         self.cp = self._load_checkpoint()
         self._round = _Round()
         self._page_columns: tuple[str, ...] = ()
+        self._polled: set[str] = set()
         self._known_infos: dict[str, dict[str, Any]] = {}
         self._api_calls_base = int(self.cp["api_calls"])
         self._calls_at_start = self._calls_now()
@@ -183,6 +184,11 @@ class PartitionLoader:
         """Job infos the driver already fetched while waiting (saves one call per job)."""
         for info in infos:
             self._known_infos[info["id"]] = info
+
+    def note_deferral(self) -> None:
+        """The driver is about to hand the wait to a trigger: count it and persist the state."""
+        self.cp["deferrals"] = int(self.cp.get("deferrals", 0)) + 1
+        self._save()
 
     def run_blocking(self, sleep: Callable[[float], None] = time.sleep) -> Done:
         """Drive the loader to the end in this process, polling Salesforce while it waits."""
@@ -380,6 +386,11 @@ class PartitionLoader:
         for job_id in submitted.values():
             if job_id not in self._round.settled:
                 info = self._known_infos.pop(job_id, None)
+                if info is None and job_id not in self._polled:
+                    # A loader rebuilt after a crash or a deferral knows nothing of jobs an
+                    # earlier instance already watched finish: ask once, then rely on the driver.
+                    info = self.sf.job_info(job_id)
+                self._polled.add(job_id)
                 if info is not None and info["state"] in TERMINAL_JOB_STATES:
                     self._settle_job(job_id, info)
         in_flight = [j for j in submitted.values() if j not in self._round.settled]
@@ -401,6 +412,7 @@ class PartitionLoader:
                 job = pending.pop(index)
                 job_id = self._submit(job.records)
                 submitted[str(job.number)] = job_id
+                self._polled.add(job_id)
                 in_flight.append(job_id)
                 running.append(job)
                 self._save()
@@ -648,6 +660,7 @@ class PartitionLoader:
         payload = self.progress(state).to_dict()
         payload["dead_letter_files"] = list(self.cp["dead_letter_files"])
         payload["dead_letter_folder"] = str(self.dead_letters.folder)
+        payload["deferrals"] = int(self.cp.get("deferrals", 0))
         self.publish(payload)
         return payload
 

@@ -67,6 +67,7 @@ class PartitionLoadOperator(BaseOperator):
         "dead_letter_root",
         "dry_run",
         "estimated_rows",
+        "deferrable",
     )
     ui_color = "#e8f4fd"
 
@@ -100,7 +101,9 @@ class PartitionLoadOperator(BaseOperator):
         salesforce_conn_id: str = SalesforceBulk2Hook.default_conn_name,
         datacloud_conn_id: str = DataCloudHook.default_conn_name,
         check_limits: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | str | None = conf.getboolean(
+            "operators", "default_deferrable", fallback=False
+        ),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -230,14 +233,21 @@ class PartitionLoadOperator(BaseOperator):
         loader.note_job_infos(event.get("infos", []))
         return self._drive(loader, context)
 
+    def _deferrable(self) -> bool:
+        """The rendered `deferrable`; unset (None) falls back to `[operators] default_deferrable`."""
+        if self.deferrable is None or str(self.deferrable).strip() in ("", "None", "null"):
+            return conf.getboolean("operators", "default_deferrable", fallback=False)
+        return _as_bool(self.deferrable, "deferrable")
+
     def _drive(self, loader: PartitionLoader, context: Context) -> dict[str, Any]:
-        if not self.deferrable:
+        if not self._deferrable():
             return loader.run_blocking().summary
         while True:
             outcome = loader.step()
             if isinstance(outcome, Done):
                 return outcome.summary
             if isinstance(outcome, Wait):
+                loader.note_deferral()
                 self.defer(
                     trigger=BulkJobsTrigger(
                         salesforce_conn_id=self.salesforce_conn_id,
