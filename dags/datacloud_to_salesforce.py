@@ -171,6 +171,9 @@ def datacloud_to_salesforce() -> None:
                 "{{ (dag_run.start_date + macros.timedelta(minutes=params.stagger_minutes * ti.map_index)).isoformat() }}"
             ),
             retries=3,
+            # A sensor retry only re-defers to the same target time: no reason to wait minutes.
+            retry_delay=timedelta(seconds=10),
+            retry_exponential_backoff=False,
         )
         load = PartitionLoadOperator(
             task_id="load",
