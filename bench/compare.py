@@ -175,7 +175,7 @@ def run_contender(
     }
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     log_path = workdir / f"{contender}.log"
-    started = time.perf_counter()
+    started, started_epoch = time.perf_counter(), time.time()
     with log_path.open("w", encoding="utf-8") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.contenders", str(spec_path), str(result_path)],
@@ -198,6 +198,7 @@ def run_contender(
                 "contender": contender,
                 "completed": False,
                 "wall_seconds": time.perf_counter() - started,
+                "started_epoch": started_epoch,
             }
     if proc.returncode != 0 or not result_path.exists():
         tail = log_path.read_text(encoding="utf-8")[-3000:]
@@ -344,10 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per contender in A")
     parser.add_argument("--contender", action="append", choices=CONTENDERS)
+    parser.add_argument("--budget", type=float, default=None, help="override B's budget (s)")
     args = parser.parse_args(argv)
     chosen = args.scenario or ["all"]
     names = ["A", "B", "C"] if "all" in chosen else sorted(set(chosen))
     catalogue = scenarios(args.smoke)
+    if args.budget is not None:
+        catalogue["B"] = replace(catalogue["B"], budget=args.budget)
     if args.repeats:
         catalogue["A"] = replace(catalogue["A"], repeats=args.repeats)
     workdir = args.out / "tmp"
@@ -355,13 +359,17 @@ def main(argv: list[str] | None = None) -> int:
 
     all_runs: list[Run] = []
     started = time.perf_counter()
-    for name in names:
+    summary = ""
+    for index, name in enumerate(names):
         t0 = time.perf_counter()
         all_runs.extend(
             run_scenario(catalogue[name], workdir, only=tuple(args.contender or CONTENDERS))
         )
         print(f"[{name}] done in {time.perf_counter() - t0:.0f}s")
-    summary = write_results(all_runs, {n: catalogue[n] for n in names}, args.out, smoke=args.smoke)
+        # Written after every scenario, so a later failure does not lose the earlier ones.
+        summary = write_results(
+            all_runs, {n: catalogue[n] for n in names[: index + 1]}, args.out, smoke=args.smoke
+        )
     print(summary)
     print(f"total {time.perf_counter() - started:.0f}s; results in {args.out}")
     return 0

@@ -92,7 +92,13 @@ def _cpu() -> float:
 
 
 def _in_threads(partitions: list[Partition], work: Callable[[Partition], dict[str, Any]]) -> list:
-    """Run ``work`` for every partition at once (stagger 0); re-raise the first failure."""
+    """Run ``work`` for every partition at once (stagger 0); re-raise the first failure.
+
+    One partition runs in the calling thread, so a profiler that samples only the main thread
+    (pyinstrument) sees it (``bench.profile_contender``).
+    """
+    if len(partitions) == 1:
+        return [work(partitions[0])]
     results: list[dict[str, Any] | None] = [None] * len(partitions)
     errors: list[BaseException] = []
 
