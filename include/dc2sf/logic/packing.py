@@ -10,27 +10,20 @@ and never run two jobs on the same parent at once. So:
   ``records_per_job`` (first-fit decreasing, so jobs are full and few); records inside a job are
   sorted by parent then key. A parent with more children than one job holds is split into
   consecutive parts (:class:`SplitPart`); those jobs share the parent, so they must never be in
-  flight together, which :class:`JobScheduler` enforces.
-* :class:`JobScheduler` admits the oldest pending job whose parents are disjoint from the parents
+  flight together, which :func:`choose_next_job` enforces.
+* :func:`choose_next_job` admits the oldest pending job whose parents are disjoint from the parents
   of every in-flight job *and* of every older job still waiting (a reservation), so a later job
   can never overtake an earlier one on a shared parent: parts of a split parent run in order, and
   no job waits forever.
-* :class:`ParentGroupingBuffer` makes this work on a stream. Pages arrive in key order, not parent
-  order, so a parent's children may be spread over many pages. The buffer accumulates pages until
-  it holds ``records_per_job × buffer_jobs`` records, then packs everything buffered.
-
-  Trade-off of ``buffer_jobs`` (k): memory and the resume window grow with k (at most
-  ``k × records_per_job`` + one page are buffered; the watermark cannot pass buffered records, so
-  a crash re-sends them), while a larger k sees more of each parent's children at once, so fewer
-  parents are split over two flushes. A parent split over flushes is still safe: the scheduler
-  never runs its two jobs together; it only costs some parallelism. k = 2 is the default: one job
-  being filled while the previous flush's jobs run.
+* Streaming: the loader reads a *chunk* of ``records_per_job × max_in_flight`` rows (pages
+  arrive in key order, not parent order) and packs the whole chunk, so memory is bounded by the
+  chunk and a parent's children spread over one chunk still land in one job. A parent split over
+  two chunks is safe: chunks settle one after the other.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -195,109 +188,3 @@ def choose_next_job(
             return index
         reserved.update(job.parents)
     return None
-
-
-class JobScheduler(Generic[RecordT]):
-    """Pending and in-flight jobs of one partition, with the parent-disjointness rule applied."""
-
-    def __init__(self) -> None:
-        self._pending: deque[Job[RecordT]] = deque()
-        self._in_flight: dict[int, Job[RecordT]] = {}
-
-    def add(self, jobs: Iterable[Job[RecordT]]) -> None:
-        for job in jobs:
-            if job.number in self._in_flight or any(p.number == job.number for p in self._pending):
-                raise ValueError(f"job number {job.number} is already scheduled")
-            self._pending.append(job)
-
-    def next_job(self, max_in_flight: int) -> Job[RecordT] | None:
-        """Move the next admissible job to in-flight and return it; ``None`` when none may start."""
-        if len(self._in_flight) >= max_in_flight:
-            return None
-        index = choose_next_job(self._pending, self._in_flight.values())
-        if index is None:
-            return None
-        job = self._pending[index]
-        del self._pending[index]
-        self._in_flight[job.number] = job
-        return job
-
-    def ready_jobs(self, max_in_flight: int) -> Iterator[Job[RecordT]]:
-        """Every job that may start now, up to ``max_in_flight`` in flight."""
-        while (job := self.next_job(max_in_flight)) is not None:
-            yield job
-
-    def settle(self, job_number: int) -> Job[RecordT]:
-        """The job finished (whatever its records' outcome): its parents become free."""
-        try:
-            return self._in_flight.pop(job_number)
-        except KeyError:
-            raise ValueError(f"job number {job_number} is not in flight") from None
-
-    @property
-    def pending(self) -> tuple[Job[RecordT], ...]:
-        return tuple(self._pending)
-
-    @property
-    def in_flight(self) -> tuple[Job[RecordT], ...]:
-        return tuple(self._in_flight.values())
-
-    @property
-    def is_idle(self) -> bool:
-        return not self._pending and not self._in_flight
-
-
-# --- streaming buffer -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Flush(Generic[RecordT]):
-    """Jobs packed from everything buffered, and the keys they hold (for the watermark)."""
-
-    jobs: list[Job[RecordT]]
-    keys: list[str]
-
-
-class ParentGroupingBuffer(Generic[RecordT]):
-    """Accumulates key-ordered pages and emits parent-grouped jobs when the buffer is full.
-
-    Memory is bounded by ``records_per_job × buffer_jobs`` plus one page, whatever the partition
-    size. See the module docstring for the choice of ``buffer_jobs``.
-    """
-
-    def __init__(
-        self, records_per_job: int = DEFAULT_RECORDS_PER_JOB, buffer_jobs: int = 2
-    ) -> None:
-        _check_job_size(records_per_job)
-        if (
-            isinstance(buffer_jobs, bool)
-            or not isinstance(buffer_jobs, int)
-            or not 1 <= buffer_jobs <= 20
-        ):
-            raise ValueError(f"buffer_jobs must be an integer from 1 to 20, got {buffer_jobs!r}")
-        self.records_per_job = records_per_job
-        self.capacity = records_per_job * buffer_jobs
-        self._buffer: list[RecordT] = []
-        self._next_job_number = 0
-
-    def add(self, records: Iterable[RecordT]) -> Flush[RecordT] | None:
-        """Buffer a page; returns a flush when the buffer reached its capacity."""
-        self._buffer.extend(records)
-        if len(self._buffer) >= self.capacity:
-            return self.flush()
-        return None
-
-    def flush(self) -> Flush[RecordT]:
-        """Pack everything buffered (call at the end of the partition, too)."""
-        records, self._buffer = self._buffer, []
-        jobs = pack_records(records, self.records_per_job, first_job_number=self._next_job_number)
-        self._next_job_number += len(jobs)
-        return Flush(jobs=jobs, keys=[record.key for record in records])
-
-    def continue_numbering_from(self, next_job_number: int) -> None:
-        """After a resume, keep job numbers unique within the partition."""
-        self._next_job_number = next_job_number
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)

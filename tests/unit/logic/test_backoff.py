@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 from include.dc2sf.logic.backoff import (
     SEED_RETRY_DELAYS_SECONDS,
     BackoffPolicy,
-    RetryBudget,
-    RetryQueue,
 )
 
 
@@ -70,43 +68,3 @@ def test_policy_validation() -> None:
         BackoffPolicy(schedule=(1.0, -1.0))
     with pytest.raises(ValueError, match="start at 1"):
         BackoffPolicy().delay(0)
-
-
-def test_budget_per_record_and_total() -> None:
-    budget = RetryBudget(max_attempts=3, max_total_retries=2)
-    assert budget.allows(3) and not budget.allows(4)
-    budget.consume()
-    budget.consume()
-    assert not budget.allows(1)
-    assert budget.remaining_total == 0
-    assert RetryBudget(max_attempts=0).allows(1) is False
-    with pytest.raises(ValueError):
-        RetryBudget(max_attempts=-1)
-
-
-def test_retry_queue_releases_in_due_order_and_respects_budget() -> None:
-    queue: RetryQueue[str] = RetryQueue(BackoffPolicy.seed_schedule(), RetryBudget(max_attempts=3))
-    assert queue.push("k1", attempt=1, now=100.0, last_error="UNABLE_TO_LOCK_ROW")
-    assert queue.push("k2", attempt=3, now=100.0)
-    assert queue.push("k3", attempt=2, now=100.0)
-    assert not queue.push("k4", attempt=4, now=100.0), "attempt 4 is over the seed's 3 retries"
-    assert queue.next_due_at() == 102.0
-    assert queue.pop_due(101.9) == []
-    [first] = queue.pop_due(102.0)
-    assert (first.item, first.attempt, first.due_at, first.last_error) == (
-        "k1",
-        1,
-        102.0,
-        "UNABLE_TO_LOCK_ROW",
-    )
-    assert [entry.item for entry in queue.pop_due(1000.0, limit=1)] == ["k3"]
-    assert queue.summary(key_of=str) == {
-        "records": 1,
-        "max_attempt": 3,
-        "next_due_at": 110.0,
-        "min_key": "k2",
-        "max_key": "k2",
-        "retries_used": 3,
-    }
-    assert [entry.item for entry in queue.drain()] == ["k2"]
-    assert len(queue) == 0 and queue.next_due_at() is None

@@ -12,8 +12,6 @@ from hypothesis import strategies as st
 
 from include.dc2sf.logic.packing import (
     Job,
-    JobScheduler,
-    ParentGroupingBuffer,
     SplitPart,
     choose_next_job,
     pack_records,
@@ -122,81 +120,28 @@ def test_choose_next_job_skips_conflicts_and_reserves_for_older_jobs() -> None:
 def test_scheduler_never_runs_two_jobs_on_one_parent_and_runs_everything(
     parents: list[str | None], records_per_job: int, max_in_flight: int, seed: int
 ) -> None:
+    """Drive `choose_next_job` the way the loader does: fill the slots, settle one at random."""
     rng = random.Random(seed)
-    jobs = pack_records(make_records(parents), records_per_job)
-    scheduler: JobScheduler[Rec] = JobScheduler()
-    scheduler.add(jobs)
+    pending = pack_records(make_records(parents), records_per_job)
+    total = len(pending)
+    running: list[Job[Rec]] = []
     started: list[int] = []
-    while not scheduler.is_idle:
-        for job in scheduler.ready_jobs(max_in_flight):
+    while pending or running:
+        while pending and len(running) < max_in_flight:
+            index = choose_next_job(pending, running)
+            if index is None:
+                break
+            job = pending.pop(index)
             started.append(job.number)
-        running = scheduler.in_flight
+            running.append(job)
         assert 1 <= len(running) <= max_in_flight, "progress is always possible"
-        for index, first in enumerate(running):
-            for second in running[index + 1 :]:
+        for position, first in enumerate(running):
+            for second in running[position + 1 :]:
                 assert not first.conflicts_with(second)
-        scheduler.settle(rng.choice(running).number)
-    assert sorted(started) == [job.number for job in jobs]
+        running.remove(rng.choice(running))
+    assert sorted(started) == list(range(total))
+    jobs = pack_records(make_records(parents), records_per_job)
     by_number = {job.number: job for job in jobs}
     for parent in {p for p in parents if p is not None}:
         order = [n for n in started if parent in by_number[n].parents]
         assert order == sorted(order), "jobs sharing a parent start in job order"
-
-
-def test_scheduler_rejects_misuse() -> None:
-    scheduler: JobScheduler[Rec] = JobScheduler()
-    [job] = pack_records(make_records(["A"]))
-    scheduler.add([job])
-    with pytest.raises(ValueError, match="already scheduled"):
-        scheduler.add([job])
-    with pytest.raises(ValueError, match="not in flight"):
-        scheduler.settle(job.number)
-    assert scheduler.next_job(0) is None
-    assert scheduler.next_job(1) == job
-    assert scheduler.pending == ()
-    assert scheduler.settle(job.number) == job
-    assert scheduler.is_idle
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    pages=st.lists(st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=15), max_size=12),
-    records_per_job=st.integers(1, 8),
-    buffer_jobs=st.integers(1, 3),
-)
-def test_buffer_is_bounded_and_loses_nothing(
-    pages: list[list[str]], records_per_job: int, buffer_jobs: int
-) -> None:
-    buffer: ParentGroupingBuffer[Rec] = ParentGroupingBuffer(records_per_job, buffer_jobs)
-    counter = 0
-    sent: list[Rec] = []
-    flushed_keys: list[str] = []
-    numbers: list[int] = []
-    for page in pages:
-        records = []
-        for parent in page:
-            records.append(Rec(f"k{counter:05d}", parent))
-            counter += 1
-        sent.extend(records)
-        flush = buffer.add(records)
-        assert buffer.buffered < buffer.capacity
-        if flush is not None:
-            flushed_keys.extend(flush.keys)
-            numbers.extend(job.number for job in flush.jobs)
-            assert sorted(flush.keys) == sorted(r.key for job in flush.jobs for r in job.records)
-    final = buffer.flush()
-    flushed_keys.extend(final.keys)
-    numbers.extend(job.number for job in final.jobs)
-    assert flushed_keys == [record.key for record in sent], "flushes cover the keys in order"
-    assert numbers == list(range(len(numbers))), "job numbers unique and increasing"
-    assert buffer.buffered == 0
-
-
-def test_buffer_validation_and_resume_numbering() -> None:
-    with pytest.raises(ValueError, match="buffer_jobs"):
-        ParentGroupingBuffer(10, 0)
-    buffer: ParentGroupingBuffer[Rec] = ParentGroupingBuffer(2, 1)
-    buffer.continue_numbering_from(40)
-    flush = buffer.add(make_records(["A", "B"]))
-    assert flush is not None and [job.number for job in flush.jobs] == [40]
-    assert flush.jobs[0].min_key == "k00000" and flush.jobs[0].max_key == "k00001"
