@@ -121,7 +121,7 @@ class DataCloudHook(HttpHook):
 
         def _post() -> requests.Response:
             response = sf.get_conn().session.post(
-                f"{sf.instance_url}/services/a360/token", data=params, timeout=60
+                f"{sf.instance_url}/services/a360/token", data=params
             )
             if response.status_code == 401:
                 raise SessionExpired("Data Cloud token exchange")
@@ -178,7 +178,6 @@ class DataCloudHook(HttpHook):
                     "Authorization": f"Bearer {token.access_token}",
                     "Content-Type": "application/json",
                 },
-                timeout=300,
             )
             if response.status_code == 401:
                 raise SessionExpired(describe)

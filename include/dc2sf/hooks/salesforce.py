@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any, TypeVar
@@ -29,11 +30,11 @@ from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 from simple_salesforce import Salesforce
 from simple_salesforce.api import DEFAULT_API_VERSION
 from simple_salesforce.bulk2 import _Bulk2Client
-from simple_salesforce.exceptions import SalesforceExpiredSession
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from simple_salesforce.util import call_salesforce
 
 from include.dc2sf.hooks.retry import CallCounter, RetryPolicy, SessionExpired, call_with_retry
-from include.dc2sf.hooks.tls import ConfiguredTlsSession, verify_setting
+from include.dc2sf.hooks.tls import ConfiguredTlsSession, timeout_setting, verify_setting
 
 T = TypeVar("T")
 
@@ -42,6 +43,9 @@ T = TypeVar("T")
 #: client-credentials flow available (simple-salesforce refuses it for `login`/`test`).
 LOGIN_ALIAS_DOMAIN = "dc2sf-login-url.my"
 TERMINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+#: States a job reaches only after UploadComplete was accepted (Aborted is not one: never closed).
+CLOSED_JOB_STATES = frozenset({"UploadComplete", "InProgress", "JobComplete", "Failed"})
+log = logging.getLogger(__name__)
 
 
 class LoginUrlSession(ConfiguredTlsSession):
@@ -121,6 +125,7 @@ class SalesforceBulk2Hook(SalesforceHook):
             field(extras, "login_url"), field(extras, "domain")
         )
         session.verify = verify_setting(extras)
+        session.timeout = timeout_setting(extras)
         self.session = session
         return Salesforce(
             username=connection.login,
@@ -212,12 +217,31 @@ class SalesforceBulk2Hook(SalesforceHook):
         )
 
     def upload_job_data(self, job_id: str, csv_text: str) -> None:
-        self.call(
-            lambda sf: self._bulk(sf).upload_job_data(job_id, csv_text), f"upload job {job_id}"
-        )
+        """PUT the job's CSV. Safe to repeat: a retried PUT whose first attempt reached
+        Salesforce (the response was lost to a timeout or reset) is refused with "Found multiple
+        contents for job"; that means the data is there, so it counts as done."""
+        try:
+            self.call(
+                lambda sf: self._bulk(sf).upload_job_data(job_id, csv_text), f"upload job {job_id}"
+            )
+        except SalesforceError as exc:
+            if not _already_uploaded(exc):
+                raise
+            log.info("upload job %s: an earlier attempt already delivered the data", job_id)
 
     def close_job(self, job_id: str) -> dict[str, Any]:
-        return self.call(lambda sf: self._bulk(sf).close_job(job_id), f"close job {job_id}")
+        """PATCH UploadComplete. Safe to repeat: when a retried close is refused because an
+        earlier attempt already closed the job, the job's info is returned instead."""
+        try:
+            return self.call(lambda sf: self._bulk(sf).close_job(job_id), f"close job {job_id}")
+        except SalesforceError:
+            info = self.job_info(job_id)
+            if info.get("state") not in CLOSED_JOB_STATES:
+                raise
+            log.info(
+                "close job %s: an earlier attempt already closed it (%s)", job_id, info["state"]
+            )
+            return info
 
     def abort_job(self, job_id: str) -> dict[str, Any]:
         return self.call(lambda sf: self._bulk(sf).abort_job(job_id, False), f"abort job {job_id}")
@@ -270,3 +294,9 @@ class SalesforceBulk2Hook(SalesforceHook):
             locator = page["locator"]
             if not locator:
                 return
+
+
+def _already_uploaded(exc: SalesforceError) -> bool:
+    """Salesforce's refusal of a second PUT on a job (its text has a typo: "multipe")."""
+    text = str(getattr(exc, "content", "")) + str(exc)
+    return "multipe contents for job" in text or "multiple contents for job" in text

@@ -144,6 +144,22 @@ def test_slow_responses(org: EmulatorServer, tmp_path: Path) -> None:
     assert outcome.total("retried") == 0
 
 
+def test_responses_slower_than_the_client_timeout(
+    org: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls that outlive the connection's `timeout` extra (0.4 s) are retried, and a retried
+    call the server had already carried out (upload, close) is recognised as done, not fatal."""
+    _fresh(org)
+    for name, value in connection_env(org).items():
+        conn = json.loads(value)
+        conn["extra"]["timeout"] = 0.4
+        monkeypatch.setenv(name, json.dumps(conn))
+    spec = FaultSpec(latency_seconds=0.6, latency_rate=0.08)
+    outcome = run_load(org, tmp_path, profile(bulk2=spec, datacloud=spec))
+    _assert_exact_load(org, outcome, "responses slower than the client timeout")
+    assert outcome.http_retries > 0  # each timed-out call was retried by the hook
+
+
 def test_bulk_jobs_that_end_failed_part_way(org: EmulatorServer, tmp_path: Path) -> None:
     """A quarter of the jobs end Failed half-way: their unprocessed records are re-sent."""
     _fresh(org)
