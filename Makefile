@@ -14,7 +14,7 @@ export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export PYTHONPATH := $(CURDIR)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format lock emulator demo bench bench-one clean airflow-home
+.PHONY: setup test lint format lock emulator demo bench bench-one clean airflow-home up-distributed down-distributed
 
 # The stamp depends on the lock: re-running setup with an unchanged lock does nothing.
 $(VENV)/.installed: requirements-lock.txt
@@ -77,3 +77,15 @@ bench-one: setup
 DEMO_ARGS ?=
 demo: setup
 	$(BIN)/python -m devstack.demo $(DEMO_ARGS)
+
+# Issue 9: the distributed profile in the background: Postgres metadata DB (database
+# airflow_dc2sf_distributed, created if missing, kept by down), CeleryExecutor with Redis, two
+# Celery workers, scheduler, dag-processor, triggerer, api-server, plus an emulator the connections
+# point at. Needs Postgres on 127.0.0.1:5432 and Redis on :6379 (devstack/distributed.py says how
+# to get them). Options: DIST_ARGS="--workers 3 --rows 2000000 --rows -1 (no emulator)"
+DIST_ARGS ?=
+up-distributed: setup
+	$(BIN)/python -m devstack.distributed up $(DIST_ARGS)
+
+down-distributed:
+	$(BIN)/python -m devstack.distributed down
