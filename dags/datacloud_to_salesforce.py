@@ -155,7 +155,7 @@ def datacloud_to_salesforce() -> None:
     def plan(params: dict | None = None) -> list[dict]:
         from include.dc2sf.engine.planning import plan_partitions
 
-        return plan_partitions(params or {})
+        return plan_partitions(params or {}, known_keys=PARAMS)
 
     @task_group(group_id="partition")
     def partition(
