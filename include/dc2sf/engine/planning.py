@@ -8,7 +8,9 @@ the org's daily allowance for the whole plan.
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from include.dc2sf import defaults
@@ -78,7 +80,17 @@ def _clip(plan: list[PlannedPartition], bounds: KeyRange) -> list[PlannedPartiti
 def partitions_for(
     params: dict[str, Any], datacloud: DataCloudHook, config: LoadConfig
 ) -> list[PlannedPartition]:
-    mode = params.get("boundary_mode") or ("explicit" if params.get("boundaries") else "quantiles")
+    mode = params.get("boundary_mode") or "quantiles"
+    if params.get("boundaries"):
+        # The Param default for boundary_mode is "quantiles", so given boundaries must win over
+        # it (the DAG says partitions are ignored when boundaries are given); before, they were
+        # silently ignored. Only a contradicting explicit choice is refused.
+        if mode == "seed_pattern":
+            raise ValueError(
+                "both boundaries and boundary_mode=seed_pattern are set; remove the boundaries "
+                "or set boundary_mode to explicit"
+            )
+        mode = "explicit"
     partitions = int(params.get("partitions", 5))
     if mode == "explicit":
         boundaries = params.get("boundaries") or []
@@ -101,13 +113,38 @@ def partitions_for(
     return _clip(plan_from_quantiles(uppers, row_counts=counts), bounds)
 
 
+def check_known_keys(params: dict[str, Any], known: Iterable[str]) -> None:
+    """Refuse conf keys the DAG does not define.
+
+    Airflow adds an unknown trigger-conf key to the params without complaint, so a typo such as
+    `partitons` would silently run with the default. Refused here, before anything is written.
+    """
+    known = sorted(known)
+    unknown = sorted(set(params) - set(known))
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ValueError(
+        f"unknown conf key(s): {', '.join(hints)}; remove or rename them. Known keys: {known}"
+    )
+
+
 def plan_partitions(
     params: dict[str, Any],
     *,
     salesforce: SalesforceBulk2Hook | None = None,
     datacloud: DataCloudHook | None = None,
+    known_keys: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Validate the run and return one `expand_kwargs` entry per partition."""
+    """Validate the run and return one `expand_kwargs` entry per partition.
+
+    `known_keys` (the DAG's Param names) makes unknown conf keys an error.
+    """
+    if known_keys is not None:
+        check_known_keys(params, known_keys)
     config = config_from_params(params)
     salesforce = salesforce or SalesforceBulk2Hook(defaults.SALESFORCE_CONN_ID)
     datacloud = datacloud or DataCloudHook(defaults.DATACLOUD_CONN_ID, salesforce_hook=salesforce)
