@@ -89,3 +89,14 @@ up-distributed: setup
 
 down-distributed:
 	$(BIN)/python -m devstack.distributed down
+
+# Issue 8: the fault suite at soak scale (each fault class alone, then all together). Scale with
+# SOAK_ROWS_PER_PARTITION / SOAK_PARTITIONS / SOAK_SEED, e.g. make soak SOAK_PARTITIONS=8
+SOAK_ROWS_PER_PARTITION ?= 25000
+SOAK_PARTITIONS ?= 5
+SOAK_SEED ?= 7
+.PHONY: soak
+soak: setup
+	DC2SF_FAULT_ROWS_PER_PARTITION=$(SOAK_ROWS_PER_PARTITION) DC2SF_FAULT_PARTITIONS=$(SOAK_PARTITIONS) \
+	DC2SF_FAULT_SEED=$(SOAK_SEED) PATH=$(CURDIR)/$(BIN):$$PATH \
+	$(BIN)/pytest -s -p no:cacheprovider tests/integration/faults $(PYTEST_ARGS)
