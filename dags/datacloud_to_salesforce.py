@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, task, task_group
 
 from include.dc2sf import defaults
 from include.dc2sf.alerts import failure_notifiers, notify_run_failure
 from include.dc2sf.operators.partition_load import PartitionLoadOperator
+from include.dc2sf.operators.stagger_wait import StaggerWaitSensor
 
 DOC_MD = """
 # Data Cloud → Salesforce (Bulk API 2.0)
@@ -165,7 +165,9 @@ def datacloud_to_salesforce() -> None:
         start_inclusive: bool,
         estimated_rows: int | None,
     ) -> None:
-        wait = DateTimeSensorAsync(
+        # DateTimeSensorAsync that skips deferring for a target already (nearly) due: see
+        # include/dc2sf/operators/stagger_wait.py for the Airflow race it avoids.
+        wait = StaggerWaitSensor(
             task_id="wait",
             target_time=(
                 "{{ (dag_run.start_date + macros.timedelta(minutes=params.stagger_minutes * ti.map_index)).isoformat() }}"

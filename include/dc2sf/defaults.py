@@ -28,3 +28,10 @@ OPPORTUNITY_MAPPING: dict[str, Any] = {
         "IsPrivate": {"source": "IsPrivate__c", "type": "boolean"},
     },
 }
+
+#: Shortest time between a task deferring and its trigger firing. On Airflow 3.3 a trigger that
+#: fires before the scheduler has processed the deferring run's exit event (same executor key:
+#: same try number) gets the resumed run killed ("Task Instance not found", the try goes to
+#: TaskInstanceHistory and waits for a retry). The exit event took up to 5.6 s on 2 busy cores;
+#: this is about three times that. See include/dc2sf/operators/stagger_wait.py.
+RESUME_RACE_GUARD_SECONDS = 15.0

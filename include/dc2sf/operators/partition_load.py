@@ -20,6 +20,7 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
+from include.dc2sf.defaults import RESUME_RACE_GUARD_SECONDS
 from include.dc2sf.engine.config import LoadConfig, RetrySettings
 from include.dc2sf.engine.dead_letters import DeadLetterWriter
 from include.dc2sf.engine.dry_run import dry_run_report
@@ -248,12 +249,15 @@ class PartitionLoadOperator(BaseOperator):
                 return outcome.summary
             if isinstance(outcome, Wait):
                 loader.note_deferral()
+                # Never resume sooner than the guard: a trigger firing before the scheduler has
+                # seen this run's exit gets the resumed run killed (see defaults).
+                guard = time.time() + RESUME_RACE_GUARD_SECONDS
                 self.defer(
                     trigger=BulkJobsTrigger(
                         salesforce_conn_id=self.salesforce_conn_id,
                         job_ids=list(outcome.job_ids),
                         poll_interval=loader.config.poll_interval_seconds,
-                        not_before=outcome.not_before,
+                        not_before=max(outcome.not_before or 0.0, guard),
                     ),
                     method_name="execute_complete",
                 )

@@ -1,0 +1,209 @@
+"""Issue 6 acceptance: the progress view in headless Chromium against a REAL running load.
+
+The shared stack (tests/e2e/conftest.py: scheduler, dag-processor, triggerer, api-server with the
+repo's plugins, and the emulator) runs the load DAG over 20,000 rows in 5 staggered partitions
+while the browser, logged in through Airflow's own login form, watches the run's page:
+
+* every partition is listed from the first refresh on (the plan names them before they start);
+* the numbers move on their own while the run is active (the page refreshes itself);
+* at the end the page's totals equal what the emulator's org holds, row for row;
+* a screenshot of the live page goes to ``test-artifacts/`` and refreshes ``docs/progress-view.png``
+  (the README shows it);
+* ``python -m include.dc2sf.report --run-id ...`` prints exactly what the JSON endpoint says.
+
+The page-level details (narrow layout, links, 401/403/404) are covered against seeded runs in
+tests/integration/plugin/; this file proves the whole chain with real tasks pushing real XComs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import DAG_ID, LiveEnv
+from tests.integration.plugin import progress_browser as pb  # shared with the seeded tests
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACT = REPO / "test-artifacts" / "progress-view-live.png"
+ARTIFACT_END = REPO / "test-artifacts" / "progress-view-live-end.png"
+DOC_COPY = REPO / "docs" / "progress-view.png"
+PARTITIONS = 5
+CONF: dict[str, Any] = {
+    "partitions": PARTITIONS,
+    "stagger_minutes": 0.25,
+    "records_per_job": 500,
+    "max_in_flight": 2,
+    "page_size": 1_000,
+}
+RUN_TIMEOUT = 480.0
+
+
+@pytest.fixture(scope="module")
+def chromium() -> None:
+    reason = pb.ensure_chromium()
+    if reason:
+        pytest.skip(f"headless Chromium unavailable: {reason}")
+
+
+@pytest.fixture
+def driver(chromium: None) -> Iterator[Any]:
+    web = pb.make_driver()
+    try:
+        yield web
+    finally:
+        web.quit()
+
+
+def _count(text: str) -> int:
+    """A displayed count ("20,000") as an int."""
+    return int(text.replace(",", "").strip())
+
+
+def _run_state(driver: Any) -> str:
+    return str(driver.execute_script("return document.getElementById('run-state').textContent"))
+
+
+def test_progress_view_follows_a_live_load(live_env: LiveEnv, driver: Any, tmp_path: Path) -> None:
+    live_env.fresh_org()
+    stack = live_env.stack
+    base = stack.api_url
+    # Through the real login form: the page works with the UI's own session cookie.
+    pb.login(driver, base, stack.username, stack.password)
+
+    client = stack.client
+    run_id = client.trigger(DAG_ID, {**CONF, "dead_letter_root": f"file://{tmp_path}/dead"})[
+        "dag_run_id"
+    ]
+    pb.open_run_page(driver, base, DAG_ID, run_id)
+
+    # Every partition, as soon as the plan has named them.
+    rows = pb.wait_until(
+        lambda: (r := pb.read_partitions(driver)) and len(r) == PARTITIONS and r, timeout=240
+    )
+    assert sorted(rows) == list(range(PARTITIONS))
+
+    # Watch the page (never reloading it) while the run is active.
+    loaded_seen: list[int] = []
+    stamps: set[str] = set()
+    states_seen: set[str] = set()
+    screenshot_taken = False
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        run_state = client.run_state(DAG_ID, run_id)
+        if run_state in ("success", "failed"):
+            break
+        try:
+            totals = pb.read_totals(driver)
+            parts = pb.read_partitions(driver)
+        except Exception:  # the page re-renders between the two calls: read again next time
+            time.sleep(1)
+            continue
+        stamps.add(pb.generated_at(driver))
+        if "succeeded" in totals:
+            loaded_seen.append(_count(totals["succeeded"]))
+        states = {cells.get("State", "").split(" ")[0] for cells in parts.values()}
+        states_seen |= states
+        # The README picture: partitions in different states at once (waiting/running/success).
+        if not screenshot_taken and len(states) >= 2 and 0 < loaded_seen[-1] < live_env.rows:
+            pb.save_screenshot(driver, ARTIFACT, DOC_COPY)
+            driver.set_window_size(1400, 1000)
+            screenshot_taken = True
+        time.sleep(2)
+    assert client.run_state(DAG_ID, run_id) == "success"
+
+    distinct = sorted(set(loaded_seen))
+    assert len(distinct) >= 3, f"the page's Loaded total never moved: {loaded_seen}"
+    assert loaded_seen == sorted(loaded_seen), "the Loaded total went backwards"
+    assert len(stamps) >= 3, "the page did not refresh itself"
+    assert "waiting" in states_seen or "running" in states_seen, states_seen
+
+    # The end: the page notices the run ended and shows what the org holds.
+    pb.wait_until(lambda: _run_state(driver) == "success", timeout=60)
+    counts = live_env.counts()["tables"]
+    in_org = int(counts["Opportunity"])
+    assert in_org == int(counts["Opportunity_Source__dlm"]) == live_env.rows
+    totals = pb.wait_until(
+        lambda: (t := pb.read_totals(driver)) and _count(t["succeeded"]) == in_org and t,
+        timeout=60,
+    )
+    assert _count(totals["processed"]) == in_org
+    assert _count(totals["dead_lettered"]) == 0
+    assert totals["success_rate"].startswith("100")
+    final_rows = pb.read_partitions(driver)
+    assert sorted(final_rows) == list(range(PARTITIONS))
+    assert all(cells["State"].startswith("success") for cells in final_rows.values()), final_rows
+    assert sum(_count(cells["Loaded"]) for cells in final_rows.values()) == in_org
+    assert all(n >= 2 for n in pb.chart_series(driver).values())  # a line per partition
+    pb.save_screenshot(driver, ARTIFACT_END)
+    if not screenshot_taken:  # the run outpaced the polling: the finished page is still true
+        pb.save_screenshot(driver, ARTIFACT, DOC_COPY)
+    assert ARTIFACT.stat().st_size > 10_000
+    live_env.notes.append(
+        f"progress view: Loaded total seen {len(distinct)} distinct values "
+        f"({distinct[:3]}...{distinct[-1:]}), {len(stamps)} page refreshes, final {in_org:,}"
+    )
+
+    _terminal_report_matches_the_endpoint(live_env, run_id)
+
+
+def _terminal_report_matches_the_endpoint(live_env: LiveEnv, run_id: str) -> None:
+    """``python -m include.dc2sf.report`` (a separate process, password from the environment)
+    prints the same report the plugin's JSON endpoint returns for the finished run."""
+    from include.dc2sf.progress_report import render_text
+
+    stack = live_env.stack
+    with httpx.Client(base_url=stack.api_url, timeout=60) as http:
+        http.headers["Authorization"] = f"Bearer {stack.client.token()}"
+        response = http.get(f"/dc2sf/api/runs/{DAG_ID}/{run_id}")
+        assert response.status_code == 200, response.text[:500]
+        endpoint = response.json()
+
+    def report(*extra: str) -> str:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "include.dc2sf.report",
+                "--url",
+                stack.api_url,
+                "--user",
+                stack.username,
+                "--run-id",
+                run_id,
+                *extra,
+            ],
+            env={**os.environ, "AIRFLOW_PASSWORD": stack.password, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert stack.password not in result.stdout + result.stderr
+        return result.stdout
+
+    as_json = json.loads(report("--json"))
+    # generated_at is the only field that depends on when it was asked.
+    assert {**as_json, "generated_at": None} == {**endpoint, "generated_at": None}
+    assert as_json["source"] == endpoint["source"]
+
+    text = report()
+    expected = render_text(endpoint, server_url=stack.api_url)
+
+    def stable(lines: str) -> list[str]:
+        return [line for line in lines.strip().splitlines() if "as of" not in line]
+
+    assert stable(text) == stable(expected)
+    assert f"Total Loaded: {live_env.rows:,} records" in text
+    assert "Run state: success" in text
