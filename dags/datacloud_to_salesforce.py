@@ -126,6 +126,12 @@ PARAMS = {
         description="Wait for Salesforce in the triggerer instead of a worker slot; "
         "null uses [operators] default_deferrable",
     ),
+    "defer_after_seconds": Param(
+        60,
+        type="number",
+        minimum=0,
+        description="Deferrable mode: wait this long in the worker before handing a wait to the triggerer",
+    ),
     "dry_run": Param(
         False, type="boolean", description="Check mapping, target and one page; write nothing"
     ),
@@ -196,6 +202,7 @@ def datacloud_to_salesforce() -> None:
             dead_letter_root="{{ params.dead_letter_root or '' }}",
             dry_run="{{ params.dry_run }}",
             deferrable="{{ params.deferrable }}",
+            defer_after_seconds="{{ params.defer_after_seconds }}",
             pool=defaults.POOL,
             map_index_template="p{{ task.partition }} ({{ task.range_start or 'start' }} .. {{ task.range_end or 'end' }}]",
         )

@@ -64,17 +64,17 @@ def test_explicit_boundaries_and_seed_pattern_plans(emulator_factory, tmp_path) 
 def test_deferrable_mode_defers_while_waiting_and_stays_exact(emulator_factory, tmp_path) -> None:
     from emulator.config import EmulatorConfig
 
-    config = EmulatorConfig(
-        time_scale=0.02
-    )  # jobs take a little real time: there is a wait to hand off
+    # A 1,000-record job takes 0.5 s of real time: there is a wait to hand off.
+    config = EmulatorConfig(time_scale=1.0)
     emu = emulator_factory(config, rows=2_000, accounts=20)
     conf = {
         "partitions": 2,
         "stagger_minutes": 0,
-        "records_per_job": 400,
-        "max_in_flight": 2,
-        "page_size": 400,
+        "records_per_job": 1_000,
+        "max_in_flight": 1,
+        "page_size": 1_000,
         "deferrable": True,
+        "defer_after_seconds": 0,
         "dead_letter_root": f"file://{tmp_path}/dead",
     }
     run = _dag().test(run_conf=conf, logical_date=None)

@@ -199,19 +199,30 @@ class PartitionLoader:
             if isinstance(outcome, Wait):
                 self.wait(outcome, sleep)
 
-    def wait(self, outcome: Wait, sleep: Callable[[float], None] = time.sleep) -> None:
+    def wait(
+        self,
+        outcome: Wait,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float | None = None,
+    ) -> bool:
+        """Wait in this process until a job of `outcome` finishes; False if `timeout` ran out first."""
+        deadline = None if timeout is None else self.clock() + timeout
         if outcome.not_before is not None:
             delay = outcome.not_before - self.clock()
+            if deadline is not None and outcome.not_before > deadline:
+                return False
             if delay > 0:
                 sleep(delay)
         if not outcome.job_ids:
-            return
+            return True
         while True:
             infos = [self.sf.job_info(job_id) for job_id in outcome.job_ids]
             finished = [info for info in infos if info["state"] in TERMINAL_JOB_STATES]
             if finished:
                 self.note_job_infos(finished)
-                return
+                return True
+            if deadline is not None and self.clock() + self.config.poll_interval_seconds > deadline:
+                return False
             sleep(self.config.poll_interval_seconds)
 
     def step(self) -> Outcome:

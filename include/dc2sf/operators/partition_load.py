@@ -69,6 +69,7 @@ class PartitionLoadOperator(BaseOperator):
         "dry_run",
         "estimated_rows",
         "deferrable",
+        "defer_after_seconds",
     )
     ui_color = "#e8f4fd"
 
@@ -94,6 +95,7 @@ class PartitionLoadOperator(BaseOperator):
         serial_sweep: bool | str = True,
         failure_threshold: float | str = 0.0,
         poll_interval_seconds: float = 5.0,
+        defer_after_seconds: float | str = 60.0,
         submit_pause_seconds: float | str = 0.0,
         adaptive_in_flight: bool = True,
         dead_letter_root: str | None = None,
@@ -127,6 +129,7 @@ class PartitionLoadOperator(BaseOperator):
         self.serial_sweep = serial_sweep
         self.failure_threshold = failure_threshold
         self.poll_interval_seconds = poll_interval_seconds
+        self.defer_after_seconds = defer_after_seconds
         self.submit_pause_seconds = submit_pause_seconds
         self.adaptive_in_flight = adaptive_in_flight
         self.dead_letter_root = dead_letter_root
@@ -248,6 +251,10 @@ class PartitionLoadOperator(BaseOperator):
             if isinstance(outcome, Done):
                 return outcome.summary
             if isinstance(outcome, Wait):
+                # Short waits are cheaper here than a hand-off to the triggerer and back (which
+                # costs at least RESUME_RACE_GUARD_SECONDS); only a long wait frees the slot.
+                if loader.wait(outcome, timeout=float(self.defer_after_seconds or 0)):
+                    continue
                 loader.note_deferral()
                 # Never resume sooner than the guard: a trigger firing before the scheduler has
                 # seen this run's exit gets the resumed run killed (see defaults).
