@@ -291,7 +291,10 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
 
     def bars(ax: Any, rows: list[dict[str, Any]], field: str, title: str, unit: str) -> None:
         rows = [r for c in order for r in rows if r["contender"] == c and r.get(field) is not None]
-        names = [LABELS[r["contender"]] for r in rows]
+        names = [
+            LABELS[r["contender"]] + ("" if r.get("completed", True) else "\n(projected)")
+            for r in rows
+        ]
         values = [r[field] for r in rows]
         drawn = ax.bar(names, values, color=[colours[r["contender"]] for r in rows])
         ax.bar_label(drawn, labels=[f"{v:,.1f}" for v in values])
@@ -319,6 +322,8 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             )
             axes[0].axhline(1.25 * bound, color="red", linestyle=":", label="1.25 × bound")
             axes[0].legend()
+            # Log scale: ours and the bound must stay readable next to hour-long projections.
+            axes[0].set_yscale("log")
         for field, ax, title in (
             ("first_pass_success", axes[1], "B: first-pass success"),
             ("final_success", axes[2], "B: final success"),
