@@ -179,4 +179,6 @@ def task_process(ti_id: str) -> psutil.Process | None:
 
 def load_ti(client: AirflowClient, run_id: str, map_index: int) -> dict[str, Any]:
     path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{LOAD_TASK}/{map_index}"
-    return dict(client.request("GET", path).json())
+    response = client.request("GET", path, expect=(404,))
+    # 404 until `plan` has run and the mapped group is expanded.
+    return {} if response.status_code == 404 else dict(response.json())
