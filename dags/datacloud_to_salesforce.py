@@ -158,10 +158,15 @@ PARAMS = {
 )
 def datacloud_to_salesforce() -> None:
     @task
-    def plan(params: dict | None = None) -> list[dict]:
-        from include.dc2sf.engine.planning import plan_partitions
+    def plan(params: dict | None = None, ti=None, run_id: str | None = None) -> list[dict]:
+        from include.dc2sf.engine.planning import dead_letter_null_keys, plan_partitions
 
-        return plan_partitions(params or {}, known_keys=PARAMS)
+        partitions = plan_partitions(params or {}, known_keys=PARAMS)
+        if not (params or {}).get("dry_run"):
+            ti.xcom_push(
+                key="null_keys", value=dead_letter_null_keys(params or {}, run_id or "manual")
+            )
+        return partitions
 
     @task_group(group_id="partition")
     def partition(

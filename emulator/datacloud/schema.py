@@ -56,6 +56,9 @@ class Dmo:
     name: str
     columns: tuple[DmoColumn, ...]
     key: str
+    # Real DMOs do not enforce key uniqueness; the seeded one does (it is generated), the
+    # "staging" one does not, so tests can hold duplicate and null keys as a real source can.
+    unique_key: bool = True
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -67,10 +70,12 @@ class Dmo:
         cols = []
         for c in self.columns:
             decl = f'"{c.name}" {_SQLITE_STORAGE[c.type]}'
-            if c.name == self.key:
+            if c.name == self.key and self.unique_key:
                 decl += " NOT NULL PRIMARY KEY"
             cols.append(decl)
-        return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({", ".join(cols)}) WITHOUT ROWID'
+        if self.unique_key:
+            return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({", ".join(cols)}) WITHOUT ROWID'
+        return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({", ".join(cols)})'
 
 
 OPPORTUNITY_SOURCE = Dmo(
@@ -90,7 +95,15 @@ OPPORTUNITY_SOURCE = Dmo(
     ),
 )
 
-DMOS: dict[str, Dmo] = {OPPORTUNITY_SOURCE.name: OPPORTUNITY_SOURCE}
+#: Same columns, no key constraint: a source with duplicate or null keys (empty until a test fills it).
+OPPORTUNITY_STAGING = Dmo(
+    name="Opportunity_Staging__dlm",
+    key=OPPORTUNITY_SOURCE.key,
+    columns=OPPORTUNITY_SOURCE.columns,
+    unique_key=False,
+)
+
+DMOS: dict[str, Dmo] = {dmo.name: dmo for dmo in (OPPORTUNITY_SOURCE, OPPORTUNITY_STAGING)}
 
 
 def create_tables(conn: sqlite3.Connection) -> None:

@@ -53,6 +53,7 @@ def make_config(
     **overrides: Any,
 ) -> LoadConfig:
     settings: dict[str, Any] = {
+        "source_dmo": defaults.SOURCE_DMO,
         "records_per_job": 1_000,
         "max_in_flight": 3,
         "page_size": 700,
@@ -65,7 +66,6 @@ def make_config(
     return LoadConfig(
         partition=partition,
         key_range=key_range or KeyRange(),
-        source_dmo=defaults.SOURCE_DMO,
         mapping=MappingSpec.from_dict(mapping or defaults.OPPORTUNITY_MAPPING),
         target_object=defaults.TARGET_OBJECT,
         external_id_field=defaults.EXTERNAL_ID_FIELD,

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from airflow.sdk import ObjectStoragePath
+
+
+def default_dead_letter_root() -> str:
+    """A local folder next to the Airflow home; set `dead_letter_root` to s3://… in production."""
+    home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
+    return f"file://{os.path.join(home, 'dead_letters')}"
 
 
 @dataclass(frozen=True)

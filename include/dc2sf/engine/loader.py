@@ -35,7 +35,7 @@ from include.dc2sf.logic.adaptive import AdaptiveInFlightLimit
 from include.dc2sf.logic.backoff import BackoffPolicy
 from include.dc2sf.logic.classification import RecordVerdict, classify_record_error
 from include.dc2sf.logic.key_range import KeyRange
-from include.dc2sf.logic.keyset_sql import build_page_query
+from include.dc2sf.logic.keyset_sql import build_count_query, build_page_query
 from include.dc2sf.logic.mapping import MappedRecord, SourcePage, render_bulk_csv
 from include.dc2sf.logic.packing import Job, choose_next_job, pack_records
 from include.dc2sf.logic.progress import Progress
@@ -159,7 +159,8 @@ class PartitionLoader:
             raise CheckpointMismatch(
                 f"partition {self.config.partition}: the stored checkpoint was made for "
                 f"{stored.get('fingerprint')} but this run loads {fingerprint}; clear the task's "
-                "state store (or run with reset) to start over"
+                "state store (REST: DELETE .../taskInstances/partition.load/state-store?map_index=N) "
+                "to start the partition over"
             )
         log.info(
             "Resuming partition %s from watermark %r (%s rows settled)",
@@ -259,21 +260,26 @@ class PartitionLoader:
 
     def _read(
         self, after: str | None, through: str | None, limit: int
-    ) -> Iterator[tuple[list[MappedRecord], list[Any], str]]:
-        """Keyset pages of (mapped records, rejected rows, last key) after `after`, up to `limit` rows."""
+    ) -> Iterator[tuple[list[MappedRecord], list[Any], str, bool]]:
+        """Keyset pages after `after`, up to `limit` rows: (records, rejected rows, last key, more).
+
+        `more` is False once the range is exhausted. A full page that ends inside a key's rows is
+        cut before that key and ends the read, so the next read starts with all of its rows.
+        """
         cfg = self.config
         spec = cfg.mapping
         key_range = cfg.key_range if through is None else _bounded(cfg.key_range, through)
         remaining = limit
         last = after
         while remaining > 0:
+            asked = min(cfg.page_size, remaining)
             sql = build_page_query(
                 dmo=cfg.source_dmo,
                 columns=spec.source_columns,
                 key_column=spec.key_column,
                 key_range=key_range,
                 after_key=last,
-                limit=min(cfg.page_size, remaining),
+                limit=asked,
             )
             rows: list[tuple[Any, ...]] = []
             columns: tuple[str, ...] = ()
@@ -282,23 +288,60 @@ class PartitionLoader:
                 rows.extend(batch.rows)
             if not rows:
                 return
+            full = len(rows) == asked
+            trimmed = False
+            if full:
+                key_index = columns.index(spec.key_column)
+                group = _trailing_key_group_size(rows, key_index)
+                last_key = rows[-1][key_index]
+                if self._rows_with_key(last_key) > group:
+                    # The page ends inside a key's rows; the next page would skip the rest.
+                    if group == len(rows):
+                        if asked == cfg.page_size or remaining == limit:
+                            raise ValueError(
+                                f"all {len(rows)} rows of a page share the key {last_key!r}: raise "
+                                "page_size above the largest number of rows per key, or make the "
+                                "key unique in the source"
+                            )
+                        return  # the next chunk reads that key's rows whole
+                    rows = rows[: len(rows) - group]
+                    trimmed = True
             page = spec.apply(SourcePage(columns=columns, rows=rows))
             self._page_columns = columns
             last = page.last_key
             assert last is not None
             remaining -= len(rows)
-            yield page.records, page.rejected, last
-            if len(rows) < min(cfg.page_size, remaining + len(rows)):
+            yield page.records, page.rejected, last, full
+            if not full or trimmed:
                 return
 
-    def _start_chunk(self) -> None:
+    def _rows_with_key(self, key: str) -> int:
+        """How many source rows carry `key` (one cheap query per full page, on an indexed key)."""
         cfg = self.config
-        after = self.cp["watermark"]
+        sql = build_count_query(
+            dmo=cfg.source_dmo,
+            key_column=cfg.mapping.key_column,
+            key_range=KeyRange(start=key, end=key, start_inclusive=True),
+        )
+        return int(self.dc.scalar(sql) or 0)
+
+    def _read_chunk(
+        self, after: str | None, through: str | None, limit: int
+    ) -> tuple[list[MappedRecord], list[DeadLetter], str | None, int, bool]:
+        """One chunk: records to send, rows refused before load, the last key, rows read, and
+        whether the range has more rows after it.
+
+        Rows sharing a key are all refused: which one is right is the source's call, and sending
+        them would make one silently overwrite the other. Keyset pages never split a key's rows
+        (see `_without_trailing_key_group`), so a chunk always holds every row of its keys.
+        """
         records: list[MappedRecord] = []
         rejected: list[DeadLetter] = []
-        through: str | None = None
+        last_key: str | None = None
         rows_read = 0
-        for page_records, page_rejected, last in self._read(after, None, cfg.chunk_size):
+        more = False
+        for page_records, page_rejected, last, page_was_full in self._read(after, through, limit):
+            more = page_was_full
             records.extend(page_records)
             rejected.extend(
                 DeadLetter(
@@ -309,12 +352,36 @@ class PartitionLoader:
                 for row in page_rejected
             )
             rows_read += len(page_records) + len(page_rejected)
-            through = last
+            last_key = last
+        counts: dict[str, int] = {}
+        for key in [r.key for r in records] + [d.key for d in rejected]:
+            counts[key] = counts.get(key, 0) + 1
+        duplicated = {key for key, count in counts.items() if count > 1}
+        if duplicated:
+            reason = "DUPLICATE_SOURCE_KEY: {} source rows share this key; keep one in the source"
+            rejected = [
+                DeadLetter(d.key, reason.format(counts[d.key]), d.values)
+                if d.key in duplicated
+                else d
+                for d in rejected
+            ]
+            rejected.extend(
+                DeadLetter(r.key, reason.format(counts[r.key]), r.values)
+                for r in records
+                if r.key in duplicated
+            )
+            records = [r for r in records if r.key not in duplicated]
+        return records, rejected, last_key, rows_read, more
+
+    def _start_chunk(self) -> None:
+        cfg = self.config
+        after = self.cp["watermark"]
+        records, rejected, through, rows_read, more = self._read_chunk(after, None, cfg.chunk_size)
         if through is None:
             self.cp["exhausted"] = True
             self._save()
             return
-        if rows_read < cfg.chunk_size:
+        if not more:
             self.cp["exhausted"] = True
         index = self.cp["chunks_done"]
         self.dead_letters.clear_chunk(index)
@@ -369,12 +436,9 @@ class PartitionLoader:
         if self._round.jobs is not None:
             return self._round.jobs
         chunk = self.cp["chunk"]
+        records: list[MappedRecord | RetryRecord]
         if chunk["kind"] == "source":
-            records = [
-                r
-                for page, _, _ in self._read(chunk["after"], chunk["through"], chunk["rows"])
-                for r in page
-            ]
+            records = list(self._read_chunk(chunk["after"], chunk["through"], chunk["rows"])[0])
         else:
             records = []
             for job_id in chunk["source_jobs"]:
@@ -630,8 +694,9 @@ class PartitionLoader:
             raise TooManyFailures(
                 f"partition {self.config.partition}: {totals['dead_lettered']} of {processed} rows "
                 f"({share:.2%}) dead-lettered, above the failure threshold {limit:.2%}. "
-                f"Dead letters: {files}. Fix the data or the mapping, then re-run the partition "
-                "with reset=true (the checkpoint stays at the end of the range until then)."
+                f"Dead letters: {files}. Fix the data or the mapping, then trigger a new run for "
+                "this range (upserts make re-sending loaded rows harmless); clearing this task "
+                "alone resumes at the end of the range and fails again."
             )
 
     # -- progress ------------------------------------------------------------------------------------
@@ -679,6 +744,22 @@ class PartitionLoader:
 def _bounded(key_range: KeyRange, through: str) -> KeyRange:
     """The partition range with its upper bound lowered to `through` (re-reading one chunk)."""
     return KeyRange(start=key_range.start, end=through, start_inclusive=key_range.start_inclusive)
+
+
+def _trailing_key_group_size(rows: list[tuple[Any, ...]], key_index: int) -> int:
+    """How many rows at the end of a page share its last key.
+
+    Keyset paging resumes strictly after the last key, so on a source whose keys are not unique a
+    full page could end in the middle of a key's rows and the next page would skip the rest; the
+    caller compares this with the source's count for that key and cuts the page before the key.
+    """
+    last = rows[-1][key_index]
+    size = 0
+    for row in reversed(rows):
+        if row[key_index] != last:
+            break
+        size += 1
+    return size
 
 
 def _text(value: Any) -> str:

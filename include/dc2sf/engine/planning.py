@@ -15,12 +15,18 @@ from typing import Any
 
 from include.dc2sf import defaults
 from include.dc2sf.engine.config import LoadConfig
+from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter, default_dead_letter_root
 from include.dc2sf.engine.dry_run import validate_against_org
 from include.dc2sf.engine.limits import check_daily_allowance, plan_for
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
 from include.dc2sf.logic.key_range import KeyRange
-from include.dc2sf.logic.keyset_sql import build_count_query, build_quantile_boundaries_query
+from include.dc2sf.logic.keyset_sql import (
+    build_count_query,
+    build_null_key_count_query,
+    build_null_key_query,
+    build_quantile_boundaries_query,
+)
 from include.dc2sf.logic.mapping import MappingSpec
 from include.dc2sf.logic.planner import (
     PlannedPartition,
@@ -130,6 +136,70 @@ def check_known_keys(params: dict[str, Any], known: Iterable[str]) -> None:
     raise ValueError(
         f"unknown conf key(s): {', '.join(hints)}; remove or rename them. Known keys: {known}"
     )
+
+
+#: More null-key rows than this is not a data-quality blip: the run is refused.
+MAX_NULL_KEY_ROWS = 50_000
+
+
+def null_key_count(datacloud: DataCloudHook, dmo: str, key_column: str) -> int:
+    return int(datacloud.scalar(build_null_key_count_query(dmo=dmo, key_column=key_column)) or 0)
+
+
+def dead_letter_null_keys(
+    params: dict[str, Any],
+    run_id: str,
+    *,
+    datacloud: DataCloudHook | None = None,
+) -> dict[str, Any]:
+    """Rows with a NULL key cannot be read by key nor upserted: write them to a dead-letter file.
+
+    Returns `{"rows": n, "file": url | None}` for the reconciliation. Refuses the run (before any
+    write to Salesforce) when there are more than MAX_NULL_KEY_ROWS of them.
+    """
+    config = config_from_params(params)
+    datacloud = datacloud or DataCloudHook(defaults.DATACLOUD_CONN_ID)
+    key = config.mapping.key_column
+    count = null_key_count(datacloud, config.source_dmo, key)
+    if count == 0:
+        return {"rows": 0, "file": None}
+    if count > MAX_NULL_KEY_ROWS:
+        raise ValueError(
+            f"{count:,} rows of {config.source_dmo} have a NULL {key}: they cannot be loaded by key. "
+            "Fix the source (or filter those rows out of the DMO) and trigger again."
+        )
+    columns, rows = datacloud.query_all(
+        build_null_key_query(
+            dmo=config.source_dmo,
+            columns=config.mapping.source_columns,
+            key_column=key,
+            limit=count,
+        )
+    )
+    positions = {column.name: index for index, column in enumerate(columns)}
+    writer = DeadLetterWriter(
+        params.get("dead_letter_root") or default_dead_letter_root(),
+        run_id,
+        0,
+        config.mapping.header,
+    )
+    writer.folder = writer.folder.parent / "plan"
+    letters = [
+        DeadLetter(
+            "",
+            f"NULL_SOURCE_KEY: {key} is NULL; the row cannot be matched or upserted by key",
+            tuple(
+                ""
+                if m.source is None or row[positions[m.source]] is None
+                else str(row[positions[m.source]])
+                for m in config.mapping.fields
+            ),
+        )
+        for row in rows
+    ]
+    path = writer.write(0, 0, letters)
+    log.warning("%d source rows have a NULL %s: dead-lettered to %s", len(letters), key, path)
+    return {"rows": len(letters), "file": path}
 
 
 def plan_partitions(

@@ -88,6 +88,7 @@ def reconcile_run(
                 "success_rate": (in_salesforce / source) if source else 1.0,
             }
         )
+    null_keys = (ti.xcom_pull(task_ids="plan", key="null_keys") if ti is not None else None) or {}
     source_total = sum(r["source"] for r in rows)
     salesforce_total = sum(r["salesforce"] for r in rows)
     report = {
@@ -95,7 +96,9 @@ def reconcile_run(
         "source": source_total,
         "salesforce": salesforce_total,
         "missing": max(source_total - salesforce_total, 0),
-        "dead_lettered": sum(r["dead_lettered"] or 0 for r in rows),
+        "dead_lettered": sum(r["dead_lettered"] or 0 for r in rows) + int(null_keys.get("rows", 0)),
+        "null_key_rows": int(null_keys.get("rows", 0)),
+        "null_key_file": null_keys.get("file"),
         "api_calls": sum(r["api_calls"] or 0 for r in rows),
         "jobs": sum(r["jobs"] or 0 for r in rows),
         "success_rate": (salesforce_total / source_total) if source_total else 1.0,
@@ -134,7 +137,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"Total source rows:      {format_count(report['source'])}",
         f"In Salesforce:          {format_count(report['salesforce'])}",
         f"Missing:                {format_count(report['missing'])}",
-        f"Dead-lettered:          {format_count(report['dead_lettered'])}",
+        f"Dead-lettered:          {format_count(report['dead_lettered'])}"
+        + (
+            f" (incl. {format_count(report['null_key_rows'])} with a NULL key: {report['null_key_file']})"
+            if report.get("null_key_rows")
+            else ""
+        ),
         f"Bulk jobs / API calls:  {format_count(report['jobs'])} / {format_count(report['api_calls'])}",
         f"Success rate:           {format_percent(report['success_rate'], 3)} "
         f"(required {format_percent(report['min_success_rate'], 3)}) -> {'OK' if report['ok'] else 'FAILED'}",

@@ -159,6 +159,20 @@ def build_count_query(*, dmo: str, key_column: str, key_range: KeyRange) -> str:
     return f'SELECT COUNT(*) AS "row_count" FROM {sql_table(dmo)}{where}'
 
 
+def build_null_key_count_query(*, dmo: str, key_column: str) -> str:
+    """How many rows have a NULL key (planning refuses or dead-letters them)."""
+    return f'SELECT COUNT(*) AS "row_count" FROM {sql_table(dmo)} WHERE {sql_identifier(key_column)} IS NULL'
+
+
+def build_null_key_query(*, dmo: str, columns: Sequence[str], key_column: str, limit: int) -> str:
+    """Rows whose key is NULL: keyset paging (``key > last``) can never reach them."""
+    select_list = ", ".join(sql_identifier(column) for column in dict.fromkeys(columns))
+    return (
+        f"SELECT {select_list} FROM {sql_table(dmo)} WHERE {sql_identifier(key_column)} IS NULL "
+        f"LIMIT {_check_int('limit', limit, 1, MAX_PAGE_SIZE + 1)}"
+    )
+
+
 def build_min_max_query(*, dmo: str, key_column: str, key_range: KeyRange | None = None) -> str:
     """The smallest and largest key and the row count, in one scan (planner input)."""
     key = sql_identifier(key_column)

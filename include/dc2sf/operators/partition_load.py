@@ -12,7 +12,6 @@ template fields are resolved (see ../shared/reference/airflow-3.3.md, finding 3)
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from airflow.sdk import BaseOperator, Context
 
 from include.dc2sf.defaults import RESUME_RACE_GUARD_SECONDS
 from include.dc2sf.engine.config import LoadConfig, RetrySettings
-from include.dc2sf.engine.dead_letters import DeadLetterWriter
+from include.dc2sf.engine.dead_letters import DeadLetterWriter, default_dead_letter_root
 from include.dc2sf.engine.dry_run import dry_run_report
 from include.dc2sf.engine.loader import PartitionLoader
 from include.dc2sf.engine.outcomes import Done, Wait
@@ -36,12 +35,6 @@ from include.dc2sf.triggers.bulk_jobs import BulkJobsTrigger
 #: The progress XCom is pushed at most this often (plus at every state change): each push is a
 #: call to Airflow's API server.
 PROGRESS_MIN_INTERVAL_SECONDS = 1.0
-
-
-def default_dead_letter_root() -> str:
-    """A local folder next to the Airflow home; set `dead_letter_root` to s3://… in production."""
-    home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
-    return f"file://{os.path.join(home, 'dead_letters')}"
 
 
 class PartitionLoadOperator(BaseOperator):
