@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_KEY = "checkpoint"
 CHECKPOINT_VERSION = 1
 MAX_LISTED_FILES = 5
+#: Fractional part of the golden ratio: spreads partitions' starting points over the parent order.
+_GOLDEN = 0.6180339887498949
 #: Re-read /limits before every this many chunks (and before the first).
 LIMITS_CHECK_EVERY_CHUNKS = 10
 LIMITS_PAUSE_SECONDS = 900.0
@@ -216,11 +218,14 @@ class PartitionLoader:
                 sleep(delay)
         if not outcome.job_ids:
             return True
+        oldest, *others = outcome.job_ids
         while True:
-            infos = [self.sf.job_info(job_id) for job_id in outcome.job_ids]
-            finished = [info for info in infos if info["state"] in TERMINAL_JOB_STATES]
-            if finished:
-                self.note_job_infos(finished)
+            # Jobs run roughly in submission order, so watching the oldest one costs one call per
+            # interval instead of one per job in flight; when it ends, the others are asked once.
+            info = self.sf.job_info(oldest)
+            if info["state"] in TERMINAL_JOB_STATES:
+                infos = [info, *(self.sf.job_info(job_id) for job_id in others)]
+                self.note_job_infos(i for i in infos if i["state"] in TERMINAL_JOB_STATES)
                 return True
             if deadline is not None and self.clock() + self.config.poll_interval_seconds > deadline:
                 return False
@@ -425,7 +430,13 @@ class PartitionLoader:
             return []
         size = self.config.records_per_job
         if self.config.group_by_parent:
-            return pack_records(records, size)
+            jobs = pack_records(records, size)
+            # Partitions run at once over the same parents (key ranges are not parent ranges).
+            # Starting each partition at a different point of the parent order keeps them on
+            # different Accounts at any moment instead of queueing for the same locks.
+            # choose_next_job still keeps the parts of a split parent in order.
+            offset = int(len(jobs) * ((self.config.partition * _GOLDEN) % 1.0))
+            return jobs[offset:] + jobs[:offset]
         return [
             Job(number, tuple(records[start : start + size]), frozenset())
             for number, start in enumerate(range(0, len(records), size))
@@ -476,6 +487,7 @@ class PartitionLoader:
             if chunk["not_before"] is not None and self.clock() < chunk["not_before"]:
                 return Wait(tuple(in_flight), chunk["not_before"])
             by_number = {str(job.number): job for job in jobs}
+            positions = {job.number: index for index, job in enumerate(jobs)}
             pending = [job for job in jobs if str(job.number) not in submitted]
             running = [
                 by_number[n] for n, j in submitted.items() if j in in_flight and n in by_number
@@ -486,6 +498,10 @@ class PartitionLoader:
                     break  # every pending job shares a parent with a running one
                 job = pending.pop(index)
                 job_id = self._submit(job.records)
+                # Its records are in Salesforce now (retries come from failedResults): keep only
+                # what scheduling needs, so memory holds just the jobs not yet sent.
+                job = Job(job.number, (), job.parents, job.split_parts)
+                jobs[positions[job.number]] = job
                 submitted[str(job.number)] = job_id
                 self._polled.add(job_id)
                 in_flight.append(job_id)
