@@ -96,6 +96,10 @@ class RestartableEmulator(EmulatorProcess):
             self._proc.wait(timeout=30)
         self.stop()
         time.sleep(down_seconds)
+        # start() waits for the URL line in the log: keep the old run's log aside so the new
+        # server's line is the only one.
+        if self.log_path.exists():
+            self.log_path.rename(self.log_path.with_suffix(f".{int(time.time())}.log"))
         self.rows = 0  # keep the seeded data
         self.base_url = ""
         self.start()

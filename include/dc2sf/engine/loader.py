@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from simple_salesforce.exceptions import SalesforceResourceNotFound
+
 from include.dc2sf.engine.config import LoadConfig
 from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter
 from include.dc2sf.engine.limits import DailyAllowanceExceeded, check_daily_allowance, plan_for
@@ -131,6 +133,8 @@ class PartitionLoader:
         self._page_columns: tuple[str, ...] = ()
         self._polled: set[str] = set()
         self._known_infos: dict[str, dict[str, Any]] = {}
+        #: Submitted jobs Salesforce answers 404 for (lost in an outage, or deleted).
+        self._vanished: set[str] = set()
         self._api_calls_base = int(self.cp["api_calls"])
         self._calls_at_start = self._calls_now()
 
@@ -222,9 +226,12 @@ class PartitionLoader:
         while True:
             # Jobs run roughly in submission order, so watching the oldest one costs one call per
             # interval instead of one per job in flight; when it ends, the others are asked once.
-            info = self.sf.job_info(oldest)
+            info = self._job_info_or_none(oldest)
+            if info is None:
+                return True  # vanished: step() restarts the chunk
             if info["state"] in TERMINAL_JOB_STATES:
-                infos = [info, *(self.sf.job_info(job_id) for job_id in others)]
+                found = (self._job_info_or_none(job_id) for job_id in others)
+                infos = [info, *(i for i in found if i is not None)]
                 self.note_job_infos(i for i in infos if i["state"] in TERMINAL_JOB_STATES)
                 return True
             if deadline is not None and self.clock() + self.config.poll_interval_seconds > deadline:
@@ -475,8 +482,10 @@ class PartitionLoader:
                 if info is None and job_id not in self._polled:
                     # A loader rebuilt after a crash or a deferral knows nothing of jobs an
                     # earlier instance already watched finish: ask once, then rely on the driver.
-                    info = self.sf.job_info(job_id)
+                    info = self._job_info_or_none(job_id)
                 self._polled.add(job_id)
+                if job_id in self._vanished:
+                    return self._restart_chunk(job_id)
                 if info is not None and info["state"] in TERMINAL_JOB_STATES:
                     self._settle_job(job_id, info)
         in_flight = [j for j in submitted.values() if j not in self._round.settled]
@@ -514,6 +523,45 @@ class PartitionLoader:
         if len(submitted) < (chunk["planned_jobs"] or 0):
             return Continue()
         return self._finish_round()
+
+    def _job_info_or_none(self, job_id: str) -> dict[str, Any] | None:
+        """Job info, or None (and the job noted as vanished) when Salesforce no longer knows the
+        job: after an outage jobs can be lost, and asking again would fail every retry forever."""
+        try:
+            return self.sf.job_info(job_id)
+        except SalesforceResourceNotFound:
+            self._vanished.add(job_id)
+            return None
+
+    def _restart_chunk(self, job_id: str) -> Outcome:
+        """Send the current chunk again from its start (the watermark).
+
+        Why the whole chunk: a vanished job's records have an unknown outcome and no results to
+        read, and a retry round's input comes from its source jobs' results, which may be gone
+        too. The chunk is bounded (records_per_job × max_in_flight) and upserts make the re-send
+        harmless; the settled counts move to the partition totals only when a chunk finishes, so
+        nothing is counted twice. Jobs of the chunk still running in Salesforce are left to end.
+        """
+        chunk = self.cp["chunk"]
+        log.warning(
+            "Partition %s: Bulk job %s no longer exists in Salesforce (lost in an outage or "
+            "deleted); chunk %s (keys after %r through %r) is read and sent again. Nothing to do "
+            "unless this repeats: then check the org's Bulk API status.",
+            self.config.partition,
+            job_id,
+            chunk["index"],
+            chunk["after"],
+            chunk["through"],
+        )
+        self.cp["chunk"] = None
+        self.cp["exhausted"] = False  # re-read from the watermark decides it again
+        self.cp["restarted_chunks"] = int(self.cp.get("restarted_chunks", 0)) + 1
+        self._round = _Round()
+        self._vanished.clear()
+        self._polled.clear()
+        self._known_infos.clear()
+        self._save()
+        return Continue()
 
     def _submit(self, records: Sequence[MappedRecord | RetryRecord]) -> str:
         cfg = self.config
