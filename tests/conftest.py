@@ -6,6 +6,7 @@ import time and only with `setdefault` (the Makefile's values win).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -46,6 +47,21 @@ def connection_env(emu: EmulatorServer) -> dict[str, str]:
         "AIRFLOW_CONN_SALESFORCE_DEFAULT": json.dumps(salesforce),
         "AIRFLOW_CONN_DATACLOUD_DEFAULT": json.dumps(datacloud),
     }
+
+
+@contextlib.contextmanager
+def connections_pointed_at(emu: EmulatorServer) -> Iterator[EmulatorServer]:
+    """Set the product's connections to `emu` for a block (module-scoped fixtures), then restore."""
+    saved = {key: os.environ.get(key) for key in connection_env(emu)}
+    os.environ.update(connection_env(emu))
+    try:
+        yield emu
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.progress import (
+    COUNTER_FIELDS,
     LoadState,
     Progress,
     format_count,
@@ -353,19 +354,7 @@ def _partition_entry(
     state = partition_state(wait, load, str(raw.get("state")) if raw else None)
     fire_at = _fire_time(wait, index, snapshot) if state == "waiting" else None
     try_number = load.try_number if load else 0
-    counters = {
-        name: (getattr(progress, name) if progress else 0)
-        for name in (
-            "processed",
-            "succeeded",
-            "failed",
-            "retried",
-            "dead_lettered",
-            "api_calls",
-            "jobs_total",
-            "jobs_in_flight",
-        )
-    }
+    counters = {name: (getattr(progress, name) if progress else 0) for name in COUNTER_FIELDS}
     estimate = plan_item.get("estimated_rows")
     source_count = (
         progress.source_count if progress else (estimate if isinstance(estimate, int) else None)

@@ -19,7 +19,7 @@ from emulator.config import EmulatorConfig
 from emulator.testing import EmulatorServer
 from include.dc2sf.engine.config import RetrySettings
 from include.dc2sf.logic.planner import plan_seed_pattern
-from tests.conftest import connection_env
+from tests.conftest import connections_pointed_at
 from tests.support.loading import (
     assert_exact,
     make_config,
@@ -38,19 +38,13 @@ ACCOUNTS = ROWS // 100  # about 100 Opportunities per Account, as in the seed's 
 
 @pytest.fixture(scope="module")
 def locked_org() -> Any:
-    with EmulatorServer(
-        EmulatorConfig(time_scale=0.0), rows=ROWS, accounts=ACCOUNTS, skew=0.0
-    ) as emu:
-        saved = {k: os.environ.get(k) for k in connection_env(emu)}
-        os.environ.update(connection_env(emu))
-        try:
-            yield emu
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with (
+        EmulatorServer(
+            EmulatorConfig(time_scale=0.0), rows=ROWS, accounts=ACCOUNTS, skew=0.0
+        ) as emu,
+        connections_pointed_at(emu),
+    ):
+        yield emu
 
 
 def _run_partitions(tmp_path: Any, run_id: str, **overrides: Any) -> list[dict[str, Any]]:

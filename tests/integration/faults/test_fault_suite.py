@@ -18,7 +18,6 @@ docs/failure-modes.md.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import pytest
 from emulator.config import EmulatorConfig
 from emulator.faults import FaultSpec
 from emulator.testing import EmulatorServer
-from tests.conftest import connection_env
+from tests.conftest import connection_env, connections_pointed_at
 from tests.integration.faults.harness import (
     PARTITIONS,
     ROWS,
@@ -46,19 +45,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def org() -> Iterator[EmulatorServer]:
     """One emulator for the module (seeding is the slow part); each test clears the org first."""
-    with EmulatorServer(
-        EmulatorConfig(time_scale=0.0), rows=ROWS, accounts=max(ROWS // 50, 10), skew=0.5
-    ) as emu:
-        saved = {k: os.environ.get(k) for k in connection_env(emu)}
-        os.environ.update(connection_env(emu))
-        try:
-            yield emu
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with (
+        EmulatorServer(
+            EmulatorConfig(time_scale=0.0), rows=ROWS, accounts=max(ROWS // 50, 10), skew=0.5
+        ) as emu,
+        connections_pointed_at(emu),
+    ):
+        yield emu
 
 
 def _assert_exact_load(
@@ -181,28 +174,22 @@ def test_lock_storm(org: EmulatorServer, tmp_path: Path) -> None:
     # parent longer than the 10 s lock wait, as a busy production org does.
     config = EmulatorConfig(time_scale=0.0)
     config.bulk.records_per_second_per_worker = 100.0
-    with EmulatorServer(config, rows=rows, accounts=3, skew=0.0) as emu:
-        saved = {k: os.environ.get(k) for k in connection_env(emu)}
-        os.environ.update(connection_env(emu))
-        try:
-            outcome = run_load(
-                emu,
-                tmp_path,
-                profile(),
-                partitions=partitions,
-                rows=rows,
-                records_per_job=200,
-                max_in_flight=4,
-                page_size=400,
-                group_by_parent=False,
-            )
-            _assert_exact_load(emu, outcome, "lock storm (3 Accounts, 6 partitions)", rows)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with (
+        EmulatorServer(config, rows=rows, accounts=3, skew=0.0) as emu,
+        connections_pointed_at(emu),
+    ):
+        outcome = run_load(
+            emu,
+            tmp_path,
+            profile(),
+            partitions=partitions,
+            rows=rows,
+            records_per_job=200,
+            max_in_flight=4,
+            page_size=400,
+            group_by_parent=False,
+        )
+        _assert_exact_load(emu, outcome, "lock storm (3 Accounts, 6 partitions)", rows)
     assert outcome.total("retried") > 0  # lock failures were retried at the record level
     assert outcome.total("failed") > 0  # and Salesforce did report them as failed first
 
