@@ -275,6 +275,15 @@ def test_emulator_restarted_with_jobs_in_flight(
     assert finished["state"] == "success", stack.log_tail("scheduler", 60)
     assert assert_exact(emulator, slices["emulator_restart"]) == ROWS_PER_SCENARIO
     history = tries(stack.client, run.run_id, 0)
+    logs = "\n".join(
+        line
+        for t in history
+        for line in stack.client.task_log(
+            DAG_ID, run.run_id, LOAD_TASK, t["try_number"], map_index=0
+        )
+    )
+    # The lost jobs were noticed (404) and their chunk sent again, not waited on forever.
+    assert "no longer exists in Salesforce" in logs, logs[-3000:]
     print(
         f"crash emulator_restart: jobs in flight {len(in_flight)} lost with the emulator; "
         f"{len(history)} tries ({[t['state'] for t in history]}); "
