@@ -43,8 +43,12 @@ format: $(VENV)/.installed
 
 # The whole suite: lint, unit, integration (emulator), e2e (real Airflow). `pytest .astro` is the
 # Astro parse test, run with the same environment.
+# Unit and integration tests run on two xdist workers (they mostly wait on emulators and
+# sockets); the e2e tests start real Airflow stacks and share the repo's .airflow DB, so they run
+# one at a time afterwards.
 test: setup lint
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -n 2 --dist loadfile --ignore=tests/e2e tests $(PYTEST_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q .astro
 
 # Re-resolve the pinned environment after editing requirements*.txt / requirements-dev.in.
