@@ -24,6 +24,7 @@ each client's polling in proportion to the org's processing.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import resource
@@ -144,12 +145,17 @@ def _key_range(partition: Partition) -> Any:
 def read_page(
     datacloud: Any, partition: Partition, after: str | None, limit: int
 ) -> tuple[tuple[str, ...], list[tuple[str, ...]], int, str | None]:
-    """One keyset page after ``after``: (header, mapped value tuples, source rows, last key)."""
+    """One keyset page after ``after``: (header, mapped value tuples, source rows, last key).
+
+    The values come from ``MappingSpec.apply_values``: the product's conversions and rejections
+    (and its compiled page mapper), in the form a values-taking writer needs. The spec is built
+    once per process, as a loader builds it once per partition, so its compiled mapper is reused.
+    """
     from include.dc2sf import defaults
     from include.dc2sf.logic.keyset_sql import build_page_query
-    from include.dc2sf.logic.mapping import MappingSpec, SourcePage
+    from include.dc2sf.logic.mapping import SourcePage
 
-    spec = MappingSpec.from_dict(defaults.OPPORTUNITY_MAPPING)
+    spec = _reader_spec()
     sql = build_page_query(
         dmo=defaults.SOURCE_DMO,
         columns=spec.source_columns,
@@ -165,8 +171,16 @@ def read_page(
         rows.extend(batch.rows)
     if not rows:
         return tuple(spec.header), [], 0, after
-    page = spec.apply(SourcePage(columns=columns, rows=rows))
+    page = spec.apply_values(SourcePage(columns=columns, rows=rows))
     return tuple(spec.header), [r.values for r in page.records], len(rows), page.last_key
+
+
+@functools.cache
+def _reader_spec() -> Any:
+    from include.dc2sf import defaults
+    from include.dc2sf.logic.mapping import MappingSpec
+
+    return MappingSpec.from_dict(defaults.OPPORTUNITY_MAPPING)
 
 
 def read_pages(

@@ -38,7 +38,7 @@ from include.dc2sf.logic.backoff import BackoffPolicy
 from include.dc2sf.logic.classification import RecordVerdict, classify_record_error
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.keyset_sql import build_count_query, build_page_query
-from include.dc2sf.logic.mapping import MappedRecord, SourcePage, render_bulk_csv
+from include.dc2sf.logic.mapping import MappedRecord, SourcePage, csv_line, render_bulk_lines
 from include.dc2sf.logic.packing import Job, choose_next_job, pack_records
 from include.dc2sf.logic.progress import Progress
 
@@ -74,6 +74,11 @@ class RetryRecord(NamedTuple):
     parent: str | None
     values: tuple[str, ...]
     error: str
+
+    @property
+    def line(self) -> str:
+        """Its Bulk CSV line (as `MappedRecord.line`): retried records are few, built on send."""
+        return csv_line(self.values)
 
 
 class LoadIntegrityError(RuntimeError):
@@ -323,6 +328,9 @@ class PartitionLoader:
             last = page.last_key
             assert last is not None
             remaining -= len(rows)
+            # The decoded rows are not needed once mapped (rejected rows keep their own copy):
+            # free them before the caller reads the next page, not after.
+            del rows, batch
             yield page.records, page.rejected, last, full
             if not full or trimmed:
                 return
@@ -571,7 +579,7 @@ class PartitionLoader:
             cfg.external_id_field if cfg.operation == "upsert" else None,
         )
         job_id = str(job["id"])
-        csv_text = render_bulk_csv(cfg.mapping.header, (r.values for r in records))
+        csv_text = render_bulk_lines(cfg.mapping.header, [r.line for r in records])
         self.sf.upload_job_data(job_id, csv_text)
         self.sf.close_job(job_id)
         return job_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import io
 from decimal import Decimal
 from typing import Any
@@ -18,11 +19,14 @@ from include.dc2sf.logic.mapping import (
     MappingSpec,
     SourcePage,
     ValueRejected,
+    csv_line,
     format_boolean,
     format_date,
     format_datetime,
     format_number,
+    parse_csv_line,
     render_bulk_csv,
+    render_bulk_lines,
 )
 
 BASE_SPEC = {
@@ -244,6 +248,16 @@ def test_non_numbers_rejected(value: Any) -> None:
         format_number(value)
 
 
+def test_a_number_too_long_for_its_scale_is_rejected_not_raised() -> None:
+    """Rounding 1e26 to 2 places needs 29 digits, more than the decimal context holds: the row
+    goes to the dead letter instead of the page failing with decimal.InvalidOperation."""
+    with pytest.raises(ValueRejected, match="too many digits to round to 2 decimal places"):
+        format_number(1e26, 2)
+    spec = MappingSpec.from_dict(BASE_SPEC)
+    mapped = spec.apply(SourcePage(COLUMNS, [("k1", "n", Decimal("1E+26"), None, "a")]))
+    assert [(r.key, r.field) for r in mapped.rejected] == [("k1", "Amount")]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.one_of(
@@ -371,3 +385,152 @@ def test_any_text_round_trips(rows: list[tuple[str, str, str]]) -> None:
     assert parsed[0] == ["A", "B", "C"]
     assert [tuple(row) for row in parsed[1:]] == rows
     assert text.endswith("\n")
+
+
+# --- the compiled page mapper against the reference path ----------------------------------------
+
+COMPILED_SPEC = MappingSpec.from_dict(
+    {
+        "key_column": "K__c",
+        "fields": {
+            "ExternalId__c": "K__c",
+            "Name": "T__c",
+            "Short__c": {
+                "source": "T2__c",
+                "max_length": 5,
+                "on_null": "blank",
+                "on_empty": "clear",
+            },
+            "StageName": {"constant": "Closed, Won"},
+            "Amount": {"source": "N__c", "type": "number"},
+            "Scaled__c": {"source": "N2__c", "type": "number", "scale": 2},
+            "CloseDate": {"source": "D__c", "type": "date"},
+            "Other__c": {"source": "D2__c", "type": "date", "input_format": "%d/%m/%Y"},
+            "When__c": {"source": "W__c", "type": "datetime"},
+            "IsPrivate": {"source": "B__c", "type": "boolean"},
+            "AccountId": "P__c",
+        },
+    }
+)
+COMPILED_COLUMNS = (
+    "B__c",
+    "K__c",
+    "T__c",
+    "T2__c",
+    "N__c",
+    "N2__c",
+    "D__c",
+    "D2__c",
+    "W__c",
+    "P__c",
+)
+
+hostile_text = st.one_of(
+    st.sampled_from(["", CLEAR_FIELD, "a,b", 'q"q', "cr\ronly", "lf\nonly", "x" * 6, "abc", " "]),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+)
+any_value = st.one_of(
+    st.none(),
+    hostile_text,
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=True, allow_infinity=True, places=None),
+    st.sampled_from([Decimal("-0.0"), Decimal("1E+5"), Decimal("2.675"), Decimal("-0.001")]),
+    st.sampled_from(["2024-02-29", "29/02/2024", "31/02/2024", "2024-05-01T13:45:00+02:00"]),
+    st.sampled_from([dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 3, 4, 5)]),
+)
+
+
+def _reference(
+    spec: MappingSpec, columns: tuple[str, ...], row: tuple[Any, ...]
+) -> tuple[str, tuple[str, ...]] | str:
+    """(CSV line, values) through each field's ``convert`` and ``render_bulk_csv``, or the target
+    of the first field that rejects the row."""
+    position = {name: index for index, name in enumerate(columns)}
+    values = []
+    for mapping in spec.fields:
+        try:
+            if mapping.source is None:
+                values.append(mapping.convert(mapping.constant))
+            else:
+                values.append(mapping.convert(row[position[mapping.source]]))
+        except ValueRejected:
+            return mapping.target
+    line = render_bulk_csv(spec.header, [values]).split("\n", 1)[1]
+    return line, tuple(values)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(*([any_value] * len(COMPILED_COLUMNS))).map(
+            lambda row: (row[0], "key", *row[2:])
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_compiled_mapper_matches_each_fields_convert_and_the_csv_writer(
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """The generated fast paths return exactly what the fields' ``convert`` and the C writer do:
+    same lines, values, parents and rejections, for well-formed and hostile values alike."""
+    rows = [(row[0], f"k{index}", *row[2:]) for index, row in enumerate(rows)]
+    mapped = COMPILED_SPEC.apply(SourcePage(COMPILED_COLUMNS, rows))
+    as_values = COMPILED_SPEC.apply_values(SourcePage(COMPILED_COLUMNS, rows))
+    records = iter(mapped.records)
+    value_records = iter(as_values.records)
+    rejected = iter(mapped.rejected)
+    for row in rows:
+        expected = _reference(COMPILED_SPEC, COMPILED_COLUMNS, row)
+        if isinstance(expected, str):
+            refusal = next(rejected)
+            assert (refusal.key, refusal.field, refusal.row) == (row[1], expected, row)
+            continue
+        line, values = expected
+        record, value_record = next(records), next(value_records)
+        assert (record.key, record.line, record.values) == (row[1], line, values)
+        assert (value_record.key, value_record.values) == (row[1], values)
+        parent = values[-1] if values[-1] not in ("", CLEAR_FIELD) else None
+        assert record.parent == value_record.parent == parent
+    assert next(records, None) is None and next(rejected, None) is None
+    assert as_values.rejected == mapped.rejected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(csv_text, min_size=1, max_size=5))
+def test_csv_line_is_the_writers_line_and_parses_back(values: list[str]) -> None:
+    line = csv_line(values)
+    assert render_bulk_csv(["H"] * len(values), [values]) == csv_line(["H"] * len(values)) + line
+    assert parse_csv_line(line) == tuple(values)
+    assert render_bulk_lines(("A", "B"), [csv_line(["1", "x,y"])]) == 'A,B\n1,"x,y"\n'
+
+
+def test_records_are_not_tracked_by_the_garbage_collector() -> None:
+    """A chunk of 40,000 tracked records sets off full collections that walk every object the
+    task process imported; records hold only strings, so they need not be tracked."""
+    spec = MappingSpec.from_dict(BASE_SPEC)
+    page = SourcePage(COLUMNS, [("k1", "Deal, 1", Decimal("1.5"), "01/02/2024", "acc1")])
+    [record] = spec.apply(page).records
+    [values] = spec.apply_values(page).records
+    assert not gc.is_tracked(record) and not gc.is_tracked(values)
+    assert record.line == 'k1,"Deal, 1",Prospecting,1.50,2024-02-01,acc1\n'
+
+
+def test_a_page_in_another_column_order_gets_its_own_mapper() -> None:
+    spec = MappingSpec.from_dict(BASE_SPEC)
+    row = ("k1", "Deal", 2, "01/02/2024", "acc1")
+    first = spec.apply(SourcePage(COLUMNS, [row])).records
+    reordered = spec.apply(SourcePage(COLUMNS[::-1], [row[::-1]])).records
+    assert first == reordered
+    assert first[0].line == "k1,Deal,Prospecting,2.00,2024-02-01,acc1\n"
+
+
+def test_single_field_record_with_an_empty_value_is_a_quoted_empty_line() -> None:
+    spec = MappingSpec.from_dict({"key_column": "K__c", "fields": {"Name": "N__c"}})
+    mapped = spec.apply(SourcePage(("K__c", "N__c"), [("k1", ""), ("k2", "x")]))
+    assert [r.line for r in mapped.records] == ['""\n', "x\n"]
+    assert render_bulk_lines(spec.header, [r.line for r in mapped.records]) == render_bulk_csv(
+        spec.header, [("",), ("x",)]
+    )
