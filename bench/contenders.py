@@ -11,6 +11,7 @@ Data Cloud reader (``DataCloudHook`` + keyset pages + ``MappingSpec``), so the d
 how each one writes to Bulk API 2.0:
 
 * ``ours``: ``PartitionLoader`` per partition, 5 threads, the operator's defaults.
+* ``ours_processes`` (scenario C): the same, one process per partition as Airflow runs them.
 * ``simple_salesforce``: per partition read everything, then the unmodified client's
   ``sf.bulk2.Opportunity.upsert(records=..., batch_size=10000)``; 5 threads.
 * ``seed``: the Apex seed ported: pages of 500, one Bulk job per page, wait for it, no record
@@ -24,10 +25,12 @@ each client's polling in proportion to the org's processing.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import json
 import resource
+import subprocess
 import sys
 import threading
 import time
@@ -231,8 +234,8 @@ def run_ours(spec: ContenderSpec) -> dict[str, Any]:
 
     settings = {
         "page_size": 10_000,
-        "records_per_job": 10_000,
-        "max_in_flight": 4,
+        "records_per_job": defaults.RECORDS_PER_JOB,
+        "max_in_flight": defaults.MAX_IN_FLIGHT,
         "record_retries": 5,
         "initial_backoff_seconds": 2.0,
         "max_backoff_seconds": 60.0,
@@ -285,6 +288,59 @@ def run_ours(spec: ContenderSpec) -> dict[str, Any]:
 
     parts = _in_threads(spec.partitions, work)
     return {**_sum(parts), "settings": settings}
+
+
+def run_ours_processes(spec: ContenderSpec) -> dict[str, Any]:
+    """``ours`` the way Airflow runs it: every partition in a process of its own, all at once.
+
+    In the DAG each partition is a mapped task instance, and each task instance is its own
+    process; the memory that matters there is the largest of those processes, not five
+    partitions sharing one (what ``ours`` measures, the harder case). Each child is this module
+    run as ``ours`` on one partition, so its CPU and peak RSS are measured exactly as for every
+    contender (imports excluded from CPU, ``ru_maxrss`` of the process). Reported: peak RSS =
+    the largest child's, CPU = the children's sum; every child's figures are kept.
+    """
+    workdir = Path(spec.workdir)
+    children: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
+    for partition in spec.partitions:
+        folder = workdir / f"process-{partition.index}"
+        folder.mkdir(parents=True, exist_ok=True)
+        child = ContenderSpec(
+            contender="ours",
+            base_url=spec.base_url,
+            ca_bundle=spec.ca_bundle,
+            partitions=[partition],
+            time_scale=spec.time_scale,
+            workdir=str(folder),
+            ours=spec.ours,
+        )
+        spec_path, result_path = folder / "spec.json", folder / "result.json"
+        spec_path.write_text(json.dumps(dataclasses.asdict(child)), encoding="utf-8")
+        log = (folder / "child.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.contenders", str(spec_path), str(result_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        children.append((process, result_path, folder / "child.log"))
+    results = []
+    for process, result_path, log_path in children:
+        if process.wait() != 0 or not result_path.exists():
+            tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise RuntimeError(f"partition process failed (exit {process.returncode}):\n{tail}")
+        results.append(json.loads(result_path.read_text(encoding="utf-8")))
+    return {
+        **_sum(results),
+        "settings": {"processes": len(results), **(results[0].get("settings") or {})},
+        "cpu_seconds": sum(r["cpu_seconds"] for r in results),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "baseline_rss_mb": max(r["baseline_rss_mb"] for r in results),
+        "per_process": [
+            {k: r[k] for k in ("cpu_seconds", "peak_rss_mb", "baseline_rss_mb", "wall_seconds")}
+            for r in results
+        ],
+    }
 
 
 # -- simple-salesforce ---------------------------------------------------------------------------
@@ -460,6 +516,7 @@ def run_seed(spec: ContenderSpec) -> dict[str, Any]:
 
 RUNNERS: dict[str, Callable[[ContenderSpec], dict[str, Any]]] = {
     "ours": run_ours,
+    "ours_processes": run_ours_processes,
     "simple_salesforce": run_simple_salesforce,
     "seed": run_seed,
 }

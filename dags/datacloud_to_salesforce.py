@@ -95,9 +95,19 @@ PARAMS = {
         maximum=10_080,
         description="Partition i starts at run start + i × stagger",
     ),
-    "records_per_job": Param(10_000, type="integer", minimum=1, maximum=150_000_000),
+    "records_per_job": Param(
+        defaults.RECORDS_PER_JOB,
+        type="integer",
+        minimum=1,
+        maximum=150_000,
+        description="Records per Bulk job, sent as parent-disjoint 10,000-record internal batches",
+    ),
     "max_in_flight": Param(
-        4, type="integer", minimum=1, maximum=100, description="Bulk jobs in flight per partition"
+        defaults.MAX_IN_FLIGHT,
+        type="integer",
+        minimum=1,
+        maximum=100,
+        description="Bulk jobs in flight per partition",
     ),
     "page_size": Param(10_000, type="integer", minimum=1, maximum=50_000),
     "record_retries": Param(

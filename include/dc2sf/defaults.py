@@ -12,6 +12,15 @@ SALESFORCE_CONN_ID = "salesforce_default"
 DATACLOUD_CONN_ID = "datacloud_default"
 POOL = "salesforce_bulk"
 
+#: Records per Bulk job: four 10,000-record internal batches, each parent-disjoint
+#: (``logic/packing.pack_jobs``). Measured in ``make bench`` scenario B: a quarter of the
+#: create/upload/close/status calls of one-batch jobs at the same Bulk batch count.
+RECORDS_PER_JOB = 40_000
+#: Jobs in flight per partition: with ``RECORDS_PER_JOB`` that is 8 internal batches queued per
+#: partition, enough that five partitions keep an org's worker pool busy across their chunk
+#: barriers (scenario B) while each partition's chunk stays 80,000 rows.
+MAX_IN_FLIGHT = 2
+
 #: Data Cloud column → Opportunity field, with the transforms the DMO's types need.
 OPPORTUNITY_MAPPING: dict[str, Any] = {
     "key_column": KEY_COLUMN,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from include.dc2sf import defaults
 from include.dc2sf.logic.identifiers import (
     validate_dmo_name,
     validate_field_name,
@@ -12,12 +13,13 @@ from include.dc2sf.logic.identifiers import (
 )
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.mapping import MappingSpec
+from include.dc2sf.logic.packing import INTERNAL_BATCH_SIZE
 
 #: Data Cloud caps a Query V2 batch at 50,000 rows; a page never asks for more.
 MAX_PAGE_SIZE = 50_000
-#: Bulk API 2.0 processes a job in internal batches of 10,000 records: a job of that size is one
-#: batch handled by one thread, which is Salesforce's own advice for lock-free loads.
-MAX_RECORDS_PER_JOB = 150_000_000
+#: Bulk API 2.0 processes a job in internal batches of 10,000 records; a job is packed as up to 15
+#: parent-disjoint batches (``logic/packing.pack_jobs``), well inside the 150 MB upload limit.
+MAX_RECORDS_PER_JOB = 150_000
 OPERATIONS = ("upsert", "insert", "update")
 
 
@@ -52,8 +54,8 @@ class LoadConfig:
     external_id_field: str
     operation: str = "upsert"
     page_size: int = 10_000
-    records_per_job: int = 10_000
-    max_in_flight: int = 4
+    records_per_job: int = defaults.RECORDS_PER_JOB
+    max_in_flight: int = defaults.MAX_IN_FLIGHT
     group_by_parent: bool = True
     retry: RetrySettings = field(default_factory=RetrySettings)
     failure_threshold: float = 0.0
@@ -61,6 +63,9 @@ class LoadConfig:
     submit_pause_seconds: float = 0.0
     dead_letter_root: str = ""
     adaptive_in_flight: bool = True
+    #: Records per Bulk internal batch: Salesforce's fixed 10,000. Only an emulator configured
+    #: otherwise (tests at small sizes) has a reason to change it; jobs are packed to match.
+    internal_batch_size: int = INTERNAL_BATCH_SIZE
     #: Rows the planner expects in the range (progress and ETA before the load has counted any).
     expected_rows: int | None = None
 
@@ -73,7 +78,11 @@ class LoadConfig:
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {self.page_size}")
         if not 1 <= self.records_per_job <= MAX_RECORDS_PER_JOB:
-            raise ValueError(f"records_per_job must be >= 1, got {self.records_per_job}")
+            raise ValueError(
+                f"records_per_job must be 1..{MAX_RECORDS_PER_JOB:,}, got {self.records_per_job}"
+            )
+        if self.internal_batch_size < 1:
+            raise ValueError(f"internal_batch_size must be >= 1, got {self.internal_batch_size}")
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
         if not 0.0 <= self.failure_threshold <= 1.0:

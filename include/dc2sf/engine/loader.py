@@ -39,7 +39,7 @@ from include.dc2sf.logic.classification import RecordVerdict, classify_record_er
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.keyset_sql import build_count_query, build_page_query
 from include.dc2sf.logic.mapping import MappedRecord, SourcePage, csv_line, render_bulk_lines
-from include.dc2sf.logic.packing import Job, choose_next_job, pack_records
+from include.dc2sf.logic.packing import Job, choose_next_job, pack_jobs
 from include.dc2sf.logic.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -227,17 +227,21 @@ class PartitionLoader:
                 sleep(delay)
         if not outcome.job_ids:
             return True
-        oldest, *others = outcome.job_ids
         while True:
             # Jobs run roughly in submission order, so watching the oldest one costs one call per
-            # interval instead of one per job in flight; when it ends, the others are asked once.
-            info = self._job_info_or_none(oldest)
-            if info is None:
-                return True  # vanished: step() restarts the chunk
-            if info["state"] in TERMINAL_JOB_STATES:
-                found = (self._job_info_or_none(job_id) for job_id in others)
-                infos = [info, *(i for i in found if i is not None)]
-                self.note_job_infos(i for i in infos if i["state"] in TERMINAL_JOB_STATES)
+            # interval instead of one per job in flight. When it has ended, the next ones are
+            # asked in order until one is still running: every job is asked about once when it
+            # ends, plus at most one "still running" answer per wake-up.
+            ended: list[dict[str, Any]] = []
+            for job_id in outcome.job_ids:
+                info = self._job_info_or_none(job_id)
+                if info is None:
+                    return True  # vanished: step() restarts the chunk
+                if info["state"] not in TERMINAL_JOB_STATES:
+                    break
+                ended.append(info)
+            if ended:
+                self.note_job_infos(ended)
                 return True
             if deadline is not None and self.clock() + self.config.poll_interval_seconds > deadline:
                 return False
@@ -394,9 +398,10 @@ class PartitionLoader:
         return records, rejected, last_key, rows_read, more
 
     def _start_chunk(self) -> None:
-        cfg = self.config
         after = self.cp["watermark"]
-        records, rejected, through, rows_read, more = self._read_chunk(after, None, cfg.chunk_size)
+        records, rejected, through, rows_read, more = self._read_chunk(
+            after, None, self._chunk_limit()
+        )
         if through is None:
             self.cp["exhausted"] = True
             self._save()
@@ -429,6 +434,22 @@ class PartitionLoader:
         self._save()
         self._publish("running")
 
+    def _chunk_limit(self) -> int:
+        """Rows to read for the next chunk: a full chunk, except a fresh partition's first one.
+
+        Why: partitions started together with equal shares would otherwise reach every chunk
+        barrier (read the next chunk once the current one has settled) at the same moment, and
+        the org's queue would run dry each time. A first chunk of a different share for each
+        partition (1 for partition 0, then spread by the golden ratio over 0.25-1) keeps their
+        barriers out of phase, so the others' queued batches cover each one's gap; a smaller
+        first chunk also gets the first job out sooner.
+        """
+        size = self.config.chunk_size
+        if self.cp["chunks_done"] or self.cp["watermark"] is not None:
+            return size
+        share = 1.0 - 0.75 * ((self.config.partition * _GOLDEN) % 1.0)
+        return max(1, int(size * share))
+
     def _raw_values(self, row: Sequence[Any]) -> tuple[str, ...]:
         """A rejected source row in the dead letter's column order (target fields), unconverted."""
         positions = {name: index for index, name in enumerate(self._page_columns)}
@@ -445,7 +466,7 @@ class PartitionLoader:
             return []
         size = self.config.records_per_job
         if self.config.group_by_parent:
-            jobs = pack_records(records, size)
+            jobs = pack_jobs(records, size, batch_size=self.config.internal_batch_size)
             # Partitions run at once over the same parents (key ranges are not parent ranges).
             # Starting each partition at a different point of the parent order keeps them on
             # different Accounts at any moment instead of queueing for the same locks.

@@ -56,8 +56,8 @@ def config_from_params(params: dict[str, Any], key_range: KeyRange | None = None
         target_object=params.get("target_object", defaults.TARGET_OBJECT),
         external_id_field=params.get("external_id_field", defaults.EXTERNAL_ID_FIELD),
         page_size=int(params.get("page_size", 10_000)),
-        records_per_job=int(params.get("records_per_job", 10_000)),
-        max_in_flight=int(params.get("max_in_flight", 4)),
+        records_per_job=int(params.get("records_per_job", defaults.RECORDS_PER_JOB)),
+        max_in_flight=int(params.get("max_in_flight", defaults.MAX_IN_FLIGHT)),
         failure_threshold=float(params.get("failure_threshold", 0.0)),
         dead_letter_root=params.get("dead_letter_root") or "file:///unused-at-plan-time",
     )

@@ -15,6 +15,12 @@ and never run two jobs on the same parent at once. So:
   of every in-flight job *and* of every older job still waiting (a reservation), so a later job
   can never overtake an earlier one on a shared parent: parts of a split parent run in order, and
   no job waits forever.
+* :func:`pack_jobs` builds jobs of several internal batches without giving up that property.
+  Salesforce cuts a job's data into internal batches of 10,000 records in file order and runs
+  them in parallel, so a job is made of whole parent-disjoint 10,000-record *bins* from
+  :func:`pack_records`, every bin but the job's last exactly full: each internal batch is then one
+  bin, and no two batches of a job share a parent. Bigger jobs cost the same Bulk batches but a
+  fraction of the API calls (create, upload, close and the final status are per job).
 * Streaming: the loader reads a *chunk* of ``records_per_job × max_in_flight`` rows (pages
   arrive in key order, not parent order) and packs the whole chunk, so memory is bounded by the
   chunk and a parent's children spread over one chunk still land in one job. A parent split over
@@ -26,6 +32,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
+
+INTERNAL_BATCH_SIZE = 10_000
+"""Records per Bulk API 2.0 internal batch: Salesforce splits a job's data every 10,000 records
+(reference §3.7) and processes the batches in parallel, each by one thread, in file order."""
 
 DEFAULT_RECORDS_PER_JOB = 10_000
 """One Bulk internal batch: a job of this size is processed by one thread, in order."""
@@ -157,6 +167,53 @@ def pack_records(
         Job(first_job_number + index, tuple(job_records), parents, split_parts)
         for index, (job_records, parents, split_parts) in enumerate(built)
     ]
+
+
+def pack_jobs(
+    records: Iterable[RecordT],
+    records_per_job: int = DEFAULT_RECORDS_PER_JOB,
+    *,
+    batch_size: int = INTERNAL_BATCH_SIZE,
+) -> list[Job[RecordT]]:
+    """Jobs of up to ``records_per_job`` made of parent-disjoint internal batches.
+
+    Jobs up to one batch are :func:`pack_records`. Larger ones concatenate its ``batch_size``
+    bins in order; a bin that is not exactly full ends its job (so Salesforce's split every
+    ``batch_size`` records falls on bin boundaries), and a bin sharing a parent with the job (the
+    parts of a parent too big for one bin) starts a new one, so those parts still run one after
+    the other. Numbers are consecutive from 0 in job order.
+    """
+    _check_job_size(records_per_job)
+    if records_per_job <= batch_size:
+        return pack_records(records, records_per_job)
+    jobs: list[Job[RecordT]] = []
+    current: list[Job[RecordT]] = []
+
+    def close() -> None:
+        if current:
+            jobs.append(
+                Job(
+                    len(jobs),
+                    tuple(record for bin_ in current for record in bin_.records),
+                    frozenset().union(*(bin_.parents for bin_ in current)),
+                    tuple(part for bin_ in current for part in bin_.split_parts),
+                )
+            )
+            current.clear()
+
+    size = 0
+    for bin_ in pack_records(records, batch_size):
+        if current and (
+            size + bin_.size > records_per_job
+            or current[-1].size != batch_size
+            or any(bin_.conflicts_with(other) for other in current)
+        ):
+            close()
+            size = 0
+        current.append(bin_)
+        size += bin_.size
+    close()
+    return jobs
 
 
 def _record_key(record: Packable) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, Context
 
+from include.dc2sf import defaults
 from include.dc2sf.defaults import RESUME_RACE_GUARD_SECONDS
 from include.dc2sf.engine.config import LoadConfig, RetrySettings
 from include.dc2sf.engine.dead_letters import DeadLetterWriter, default_dead_letter_root
@@ -79,8 +80,8 @@ class PartitionLoadOperator(BaseOperator):
         external_id_field: str = "ExternalId__c",
         operation: str = "upsert",
         page_size: int | str = 10_000,
-        records_per_job: int | str = 10_000,
-        max_in_flight: int | str = 4,
+        records_per_job: int | str = defaults.RECORDS_PER_JOB,
+        max_in_flight: int | str = defaults.MAX_IN_FLIGHT,
         group_by_parent: bool | str = True,
         record_retries: int | str = 5,
         initial_backoff_seconds: float = 2.0,

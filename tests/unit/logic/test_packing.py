@@ -14,6 +14,7 @@ from include.dc2sf.logic.packing import (
     Job,
     SplitPart,
     choose_next_job,
+    pack_jobs,
     pack_records,
 )
 
@@ -64,6 +65,59 @@ def test_job_size_validated() -> None:
     for bad in (0, -1, True, 150_001):
         with pytest.raises(ValueError, match="records_per_job"):
             pack_records([], bad)
+
+
+def _batches(job: Job[Rec], batch_size: int) -> list[tuple[Rec, ...]]:
+    """The internal batches Salesforce cuts a job into: every ``batch_size`` records, in order."""
+    return [job.records[i : i + batch_size] for i in range(0, job.size, batch_size)]
+
+
+def test_multi_batch_jobs_are_whole_parent_disjoint_batches() -> None:
+    # 40 parents of 1..6 children, batches of 10, jobs of 30: each job is up to three batches.
+    records = make_records([f"p{n:02d}" for n in range(40) for _ in range(1 + n % 6)])
+    jobs = pack_jobs(records, 30, batch_size=10)
+    assert sum(job.size for job in jobs) == len(records)
+    assert len(jobs) < len(pack_records(records, 10)), "fewer jobs than one-batch jobs"
+    for job in jobs:
+        batches = _batches(job, 10)
+        parents = [{r.parent for r in batch} for batch in batches]
+        for i, left in enumerate(parents):
+            for right in parents[i + 1 :]:
+                assert left.isdisjoint(right), "two batches of one job share a parent"
+
+
+def test_a_parent_split_over_batches_never_shares_a_job() -> None:
+    records = make_records(["P"] * 25 + [f"q{n}" for n in range(30)])
+    jobs = pack_jobs(records, 40, batch_size=10)
+    holders = [job for job in jobs if "P" in job.parents]
+    assert [sum(r.parent == "P" for r in job.records) for job in holders] == [10, 10, 5]
+    assert all(job.split_parts for job in holders), "each part is marked, so they run in order"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parents=st.lists(st.sampled_from([f"acc{n}" for n in range(15)] + [None]), max_size=150),
+    batch_size=st.integers(1, 12),
+    batches_per_job=st.integers(1, 5),
+)
+def test_pack_jobs_invariants(
+    parents: list[str | None], batch_size: int, batches_per_job: int
+) -> None:
+    records = make_records(parents)
+    records_per_job = batch_size * batches_per_job
+    jobs = pack_jobs(records, records_per_job, batch_size=batch_size)
+    assert Counter(r for job in jobs for r in job.records) == Counter(records)
+    assert [job.number for job in jobs] == list(range(len(jobs)))
+    for job in jobs:
+        assert 1 <= job.size <= records_per_job
+        assert job.parents == {r.parent for r in job.records if r.parent is not None}
+        batch_parents = [
+            {r.parent for r in batch if r.parent is not None} for batch in _batches(job, batch_size)
+        ]
+        seen: set[str | None] = set()
+        for parents_of_batch in batch_parents:
+            assert seen.isdisjoint(parents_of_batch), "batches of one job must not share a parent"
+            seen |= parents_of_batch
 
 
 parent_lists = st.lists(
