@@ -60,8 +60,14 @@ class BulkJobsTrigger(BaseTrigger):
         hook = SalesforceBulk2Hook(self.salesforce_conn_id)
         try:
             while True:
-                infos = [await asyncio.to_thread(hook.job_info, job_id) for job_id in self.job_ids]
-                finished = [info for info in infos if info.get("state") in TERMINAL_JOB_STATES]
+                # Oldest first (job ids come in submission order, and jobs run roughly in it):
+                # one call per interval while the oldest runs, one per job once it has ended.
+                finished: list[dict[str, Any]] = []
+                for job_id in self.job_ids:
+                    info = await asyncio.to_thread(hook.job_info, job_id)
+                    if info.get("state") not in TERMINAL_JOB_STATES:
+                        break
+                    finished.append(info)
                 if finished:
                     yield TriggerEvent(
                         {"status": "ready", "infos": finished, "api_calls": hook.counter.calls}
