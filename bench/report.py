@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bench.compare import Run, Scenario
 
-LABELS = {"ours": "ours", "simple_salesforce": "simple-salesforce bulk2", "seed": "seed method"}
+LABELS = {
+    "ours": "ours",
+    "simple_salesforce": "simple-salesforce bulk2",
+    "seed": "seed method",
+    "ours_processes": "ours, one process per partition",
+}
+#: How each of C's two rows runs the five partitions (the targets say which one they use).
+C_MODES = {
+    "ours": "5 partitions as threads of one process",
+    "ours_processes": "one process per partition, all at once (as Airflow's mapped tasks); largest process",
+}
 MEDIAN_FIELDS = (
     "wall_seconds",
     "cpu_seconds",
@@ -154,19 +164,28 @@ def targets(scenarios: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             )
     c = scenarios.get("C")
     if c:
+        for contender, how in (
+            ("ours", "5 partitions in one process"),
+            ("ours_processes", "largest of 5 per-partition processes"),
+        ):
+            top_rows = sorted(
+                (r for r in c["summary"] if r["contender"] == contender), key=lambda r: r["rows"]
+            )
+            if top_rows:
+                top = top_rows[-1]
+                add(
+                    "C",
+                    f"peak RSS at {top['rows']:,} rows ({how})",
+                    "≤ 250 MB",
+                    top["peak_rss_mb"],
+                    top["peak_rss_mb"] <= 250,
+                    f"{top['peak_rss_mb']:.0f} MB",
+                )
         rows = sorted(
             (r for r in c["summary"] if r["contender"] == "ours"), key=lambda r: r["rows"]
         )
         if rows:
             top, low = rows[-1], rows[0]
-            add(
-                "C",
-                f"peak RSS at {top['rows']:,} rows",
-                "≤ 250 MB",
-                top["peak_rss_mb"],
-                top["peak_rss_mb"] <= 250,
-                f"{top['peak_rss_mb']:.0f} MB",
-            )
             if len(rows) > 1:
                 growth = top["peak_rss_mb"] / low["peak_rss_mb"] - 1
                 add(
@@ -205,7 +224,7 @@ def markdown(results: dict[str, Any]) -> str:
     for t in results["targets"]:
         met = "✅" if t["met"] else "❌"
         lines.append(f"| {t['scenario']} | {t['target']} | {t['goal']} | {t['shown']} | {met} |")
-    order = {"ours": 0, "simple_salesforce": 1, "seed": 2}
+    order = {"ours": 0, "simple_salesforce": 1, "seed": 2, "ours_processes": 3}
     for name in ("A", "B", "C"):
         scenario = results["scenarios"].get(name)
         if not scenario:
@@ -262,12 +281,13 @@ def markdown(results: dict[str, Any]) -> str:
                 )
         else:
             lines += [
-                "| rows | wall s | rows/s | client CPU s | peak RSS MB | RSS after imports MB | lost | dup |",
-                "|---|---|---|---|---|---|---|---|",
+                "| rows | how | wall s | rows/s | client CPU s | peak RSS MB | RSS after imports MB | lost | dup |",
+                "|---|---|---|---|---|---|---|---|---|",
             ]
             for r in summary:
+                how = C_MODES.get(r["contender"], LABELS.get(r["contender"], r["contender"]))
                 lines.append(
-                    f"| {r['rows']:,} | {_fmt(r['wall_seconds'])} | {_fmt(r['rows_per_second'], ',.0f')} | "
+                    f"| {r['rows']:,} | {how} | {_fmt(r['wall_seconds'])} | {_fmt(r['rows_per_second'], ',.0f')} | "
                     f"{_fmt(r['cpu_seconds'])} | {_fmt(r['peak_rss_mb'], '.0f')} | "
                     f"{_fmt(r['baseline_rss_mb'], '.0f')} | {r['lost']:,} | {r['duplicated']:,} |"
                 )
@@ -346,12 +366,25 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         axes[0].set_title("C: ours, wall vs rows")
         axes[0].set_xlabel("rows (millions)")
         axes[0].set_ylabel("s")
-        axes[1].plot(xs, [r["peak_rss_mb"] for r in rows], marker="o", label="peak RSS")
+        axes[1].plot(
+            xs, [r["peak_rss_mb"] for r in rows], marker="o", label="peak RSS, one process"
+        )
+        per_process = sorted(
+            (r for r in c["summary"] if r["contender"] == "ours_processes"),
+            key=lambda r: r["rows"],
+        )
+        if per_process:
+            axes[1].plot(
+                [r["rows"] / 1e6 for r in per_process],
+                [r["peak_rss_mb"] for r in per_process],
+                marker="s",
+                label="peak RSS, largest per-partition process",
+            )
         axes[1].plot(
             xs, [r["baseline_rss_mb"] for r in rows], marker=".", label="RSS after imports"
         )
         axes[1].axhline(250, color="red", linestyle=":", label="target 250 MB")
-        axes[1].set_ylim(0, max(300, *(r["peak_rss_mb"] * 1.1 for r in rows)))
+        axes[1].set_ylim(0, max(300, *(r["peak_rss_mb"] * 1.1 for r in rows + per_process)))
         axes[1].set_title("C: ours, peak RSS of the load process")
         axes[1].set_xlabel("rows (millions)")
         axes[1].set_ylabel("MB")
