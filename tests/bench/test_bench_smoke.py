@@ -69,14 +69,23 @@ def test_zero_cost_org_loses_nothing_for_anyone(results: dict[str, Any]) -> None
 
 
 def test_scale_scenario_loads_each_size_exactly(results: dict[str, Any]) -> None:
+    """C runs ours both ways (five partitions in one process; one process per partition) on every
+    size, and each way lands every row."""
     runs = _runs(results, "C")
-    assert sorted(r["rows"] for r in runs) == sorted(
-        d["rows"] for d in results["scenarios"]["C"]["data"]
-    )
+    sizes = sorted(d["rows"] for d in results["scenarios"]["C"]["data"])
+    for contender in ("ours", "ours_processes"):
+        assert sorted(r["rows"] for r in runs if r["contender"] == contender) == sizes, contender
+    assert {r["contender"] for r in runs} == {"ours", "ours_processes"}
     for run in runs:
-        assert run["contender"] == "ours"
         assert run["landed"]["opportunities"] == run["rows"]
+        assert run["landed"]["lost"] == 0 and run["landed"]["duplicated"] == 0
+        assert run["client"]["processed"] == run["rows"]
         assert run["client"]["peak_rss_mb"] > 0
+    for run in (r for r in runs if r["contender"] == "ours_processes"):
+        # One child per partition; the reported peak is the largest child's.
+        children = run["client"]["per_process"]
+        assert len(children) == len(run["client"]["per_partition"]) > 1
+        assert run["client"]["peak_rss_mb"] == max(c["peak_rss_mb"] for c in children)
 
 
 def test_writes_table_json_and_plots_with_targets(results: dict[str, Any]) -> None:
@@ -89,6 +98,10 @@ def test_writes_table_json_and_plots_with_targets(results: dict[str, Any]) -> No
     names = {t["target"] for t in results["targets"]}
     assert "wall ÷ capacity bound" in names
     assert "client CPU/record vs simple-salesforce" in names
+    assert {
+        "peak RSS at 3,000 rows (5 partitions in one process)",
+        "peak RSS at 3,000 rows (largest of 5 per-partition processes)",
+    } <= names
     assert all("shown" in t and "goal" in t for t in results["targets"])
     assert str(REPO_ROOT) not in text and str(REPO_ROOT) not in json.dumps(
         {k: v for k, v in results.items() if k != "_out"}
