@@ -20,24 +20,32 @@ Python 3.11's ``csv`` module does not quote a lone CR when the line terminator i
 written with a CRLF terminator (which makes the C writer quote both CR and LF) and the terminator
 is then swapped for LF: every CR/LF left in the text is inside quotes.
 
-Hot path, chosen by measurement (``.venv/bin/python -m bench.mapping_hot_path``: one 10,000-row
-page, 9 fields — text, hostile text, constant, number with scale, date from ``%d/%m/%Y``, ISO
-datetime, boolean, relationship — both paths checked byte-identical first, runs interleaved, best
-of 9, on the shared 2-core dev box):
+Hot path, chosen by measurement. A page is mapped by a function generated for the spec and the
+page's column order (:func:`_compile_page_mapper`): per row it converts each field, inlining the
+common case (clean text, a finite ``Decimal``, a ``bool``, a date seen before) and calling the
+field's ``convert`` for everything else, then builds the record's CSV line with one f-string,
+quoting value by value only when the line holds a ``"``, CR, LF or an extra comma. Records carry
+that line (``MappedRecord.line``), so a job's body is one join. Measured on the shared 2-core box:
 
-* typical page (1 % hostile text, 1.4 MB of CSV): pure Python ≈ 100 ms (99.8-101.7 over
-  runs), pandas ≈ 100 ms (98.7-101.2);
-* hostile-heavy page (every row, 3.8 MB): pure Python ≈ 138 ms (137.7-138.4), pandas ≈ 137 ms
-  (133.9-141.3).
+* the default Opportunity mapping on a real emulator page (10,000 rows, 9 fields), best of 9,
+  CPU time: conversion to values plus ``render_bulk_csv`` 3.6 + 1.9 = 5.5 µs/row before; the
+  compiled mapper ≈ 1.8 µs/row, and the job body from lines ≈ 0.04 µs/row;
+* ``.venv/bin/python -m bench.mapping_hot_path`` (one 10,000-row page: text, hostile text,
+  constant, number with scale, date from ``%d/%m/%Y``, ISO datetime, boolean, relationship;
+  three paths checked byte-identical first, runs interleaved, best of 9): typical page (1 %
+  hostile text) compiled lines 91 ms, values + ``csv.writer`` 93 ms, pandas 107 ms; hostile-heavy
+  page (every row) 87, 128 and 141 ms. Its ISO datetime field (parsed and converted to UTC on
+  every row, not memoised) is most of that time, which is why the first two are close on the
+  typical page.
 
-Before tuning, the pure path took ≈ 160 ms: ``strptime`` (≈ 13 µs a call, it re-reads the locale)
-and a double CSV write were the costs, replaced by a compiled regex for numeric date formats and a
-CR pre-scan. After that the two paths are within noise of each other (±3 %), because pandas
-spends its vectorised-date gain on building the frame and still needs per-value Python for exact
-decimals. With speed a tie, the pure path is kept: it reports *which field* rejected *which row*
-without a second pass, it has one implementation of every rule (the pandas path in the bench
-re-implements them), and a worker does not import pandas (≈ 1.4 s, tens of MB) to load a page.
-Numbers vary with machine load; re-run the bench before revisiting the choice.
+Before the compiled mapper, tuning the per-field path took a page from ≈ 160 ms to ≈ 100 ms
+(``strptime`` at ≈ 13 µs a call replaced by a compiled regex for numeric date formats; a CR
+pre-scan instead of a double CSV write), and pandas was within noise of it: it spends its
+vectorised-date gain on building the frame and still needs per-value Python for exact decimals.
+The pure path is kept: it reports *which field* rejected *which row* without a second pass, it has
+one implementation of every rule (the pandas path in the bench re-implements them), and a worker
+does not import pandas (≈ 1.4 s, tens of MB) to load a page. Numbers vary with machine load;
+re-run the bench before revisiting the choice.
 """
 
 from __future__ import annotations
@@ -608,8 +616,9 @@ def _compile_page_mapper(
     only where they return exactly what ``convert`` would (``tests/unit/logic/test_mapping.py``
     checks the two against each other on generated rows). The line is then built with one
     f-string, and quoted value by value only when it holds a ``"``, CR, LF or more commas than
-    separators. Generated source contains only indices and names made here; every user value
-    (constants, limits, formats) is passed in the namespace, never spliced into code.
+    separators. The generated source holds only indices, names made here, validated integer
+    limits and the two fixed null texts; every other value (constants, converters, formats) is
+    passed in the namespace, never spliced into code.
     """
     steps = spec._steps(columns)
     key_index = columns.index(spec.key_column)
