@@ -84,7 +84,7 @@ def test_scale_scenario_loads_each_size_exactly(results: dict[str, Any]) -> None
     for run in (r for r in runs if r["contender"] == "ours_processes"):
         # One child per partition; the reported peak is the largest child's.
         children = run["client"]["per_process"]
-        assert len(children) == len(run["client"]["per_partition"]) > 1
+        assert len(children) == len(run["per_partition"]) > 1
         assert run["client"]["peak_rss_mb"] == max(c["peak_rss_mb"] for c in children)
 
 
