@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 from typing import Generic, Protocol, TypeVar
 
@@ -215,7 +216,7 @@ def pack_jobs(
             jobs.append(
                 Job(
                     len(jobs),
-                    tuple(record for bin_ in current for record in bin_.records),
+                    tuple(chain.from_iterable(bin_.records for bin_ in current)),
                     frozenset().union(*(bin_.parents for bin_ in current)),
                     tuple(part for bin_ in current for part in bin_.split_parts),
                 )
