@@ -171,8 +171,11 @@ def test_lock_storm(org: EmulatorServer, tmp_path: Path) -> None:
     """
     rows, partitions = 2_400, 6
     # A slow org (a 200-record transaction takes 2 simulated seconds) makes the queue on each
-    # parent longer than the 10 s lock wait, as a busy production org does.
-    config = EmulatorConfig(time_scale=0.0)
+    # parent longer than the 10 s lock wait, as a busy production org does. Time runs at a tenth
+    # of real time, not flat out (0): with 0 a job submitted a moment after another, e.g. on a
+    # loaded CI machine, finds it already done, and whether anything collides depends on the
+    # client's timing instead of on the jobs.
+    config = EmulatorConfig(time_scale=0.1)
     config.bulk.records_per_second_per_worker = 100.0
     with (
         EmulatorServer(config, rows=rows, accounts=3, skew=0.0) as emu,
