@@ -3,8 +3,8 @@
 ``python -m bench.contenders SPEC.json RESULT.json`` runs one contender against a running
 emulator and writes what the client itself can know: wall time, CPU seconds (user + sys of this
 process, from just before the first partition starts to the end: interpreter start-up and
-imports are not the load's cost), peak RSS (``ru_maxrss``, the whole process) and the counts the
-client saw. The harness adds what the org saw (API requests, Bulk batches, rows landed).
+imports are not the load's cost), peak RSS (``VmHWM``: this process's own, see ``_rss_mb``) and
+the counts the client saw. The harness adds what the org saw (API requests, Bulk batches, rows landed).
 
 Every contender reads the same partitions (planned once by the product's planner) with the same
 Data Cloud reader (``DataCloudHook`` + keyset pages + ``MappingSpec``), so the differences are in
@@ -86,8 +86,36 @@ def scaled(simulated_seconds: float, time_scale: float) -> float:
     return max(simulated_seconds * time_scale, POLL_FLOOR_SECONDS)
 
 
+def _proc_status_mb(field: str) -> float | None:
+    """A memory figure of this process from ``/proc/self/status`` (Linux), in MB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak RSS of this process's own memory (``VmHWM``).
+
+    Why not ``ru_maxrss``: Linux carries it across ``exec`` from the process that spawned us, so
+    a child started by a harness that once held 200 MB reports at least 200 MB whatever it uses
+    itself. ``VmHWM`` belongs to the address space ``exec`` created. ``ru_maxrss`` is the
+    fallback where ``/proc`` is missing.
+    """
+    peak = _proc_status_mb("VmHWM")
+    if peak is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return peak
+
+
+def _current_rss_mb() -> float:
+    """RSS right now (``VmRSS``): the baseline after imports."""
+    current = _proc_status_mb("VmRSS")
+    return _rss_mb() if current is None else current
 
 
 def _cpu() -> float:
@@ -297,7 +325,7 @@ def run_ours_processes(spec: ContenderSpec) -> dict[str, Any]:
     process; the memory that matters there is the largest of those processes, not five
     partitions sharing one (what ``ours`` measures, the harder case). Each child is this module
     run as ``ours`` on one partition, so its CPU and peak RSS are measured exactly as for every
-    contender (imports excluded from CPU, ``ru_maxrss`` of the process). Reported: peak RSS =
+    contender (imports excluded from CPU, ``VmHWM`` of the process). Reported: peak RSS =
     the largest child's, CPU = the children's sum; every child's figures are kept.
     """
     workdir = Path(spec.workdir)
@@ -537,7 +565,7 @@ def main(spec_path: str, result_path: str) -> None:
     _hooks()
     import simple_salesforce  # noqa: F401
 
-    baseline_rss = _rss_mb()
+    baseline_rss = _current_rss_mb()
     cpu0, wall0 = _cpu(), time.perf_counter()
     outcome = runner(spec)
     wall = time.perf_counter() - wall0
