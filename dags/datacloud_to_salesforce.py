@@ -12,6 +12,7 @@ from airflow.sdk import Param, dag, task, task_group
 
 from include.dc2sf import defaults
 from include.dc2sf.alerts import failure_notifiers, notify_run_failure
+from include.dc2sf.logic.packing import MAX_RECORDS_PER_JOB
 from include.dc2sf.operators.partition_load import PartitionLoadOperator
 from include.dc2sf.operators.stagger_wait import StaggerWaitSensor
 
@@ -99,7 +100,7 @@ PARAMS = {
         defaults.RECORDS_PER_JOB,
         type="integer",
         minimum=1,
-        maximum=150_000,
+        maximum=MAX_RECORDS_PER_JOB,
         description="Records per Bulk job, sent as parent-disjoint 10,000-record internal batches",
     ),
     "max_in_flight": Param(

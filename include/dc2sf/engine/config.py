@@ -13,13 +13,10 @@ from include.dc2sf.logic.identifiers import (
 )
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.mapping import MappingSpec
-from include.dc2sf.logic.packing import INTERNAL_BATCH_SIZE
+from include.dc2sf.logic.packing import INTERNAL_BATCH_SIZE, MAX_RECORDS_PER_JOB
 
 #: Data Cloud caps a Query V2 batch at 50,000 rows; a page never asks for more.
 MAX_PAGE_SIZE = 50_000
-#: Bulk API 2.0 processes a job in internal batches of 10,000 records; a job is packed as up to 15
-#: parent-disjoint batches (``logic/packing.pack_jobs``), well inside the 150 MB upload limit.
-MAX_RECORDS_PER_JOB = 150_000
 OPERATIONS = ("upsert", "insert", "update")
 
 

@@ -33,7 +33,11 @@ from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter
 from include.dc2sf.engine.limits import DailyAllowanceExceeded, check_daily_allowance, plan_for
 from include.dc2sf.engine.outcomes import Continue, Done, Outcome, Wait
 from include.dc2sf.hooks.datacloud import DataCloudHook
-from include.dc2sf.hooks.salesforce import TERMINAL_JOB_STATES, SalesforceBulk2Hook
+from include.dc2sf.hooks.salesforce import (
+    TERMINAL_JOB_STATES,
+    SalesforceBulk2Hook,
+    ended_in_submission_order,
+)
 from include.dc2sf.logic.adaptive import AdaptiveInFlightLimit
 from include.dc2sf.logic.backoff import BackoffPolicy
 from include.dc2sf.logic.classification import RecordVerdict, classify_record_error
@@ -48,7 +52,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_KEY = "checkpoint"
 CHECKPOINT_VERSION = 1
 MAX_LISTED_FILES = 5
-#: Fractional part of the golden ratio: spreads partitions' starting points over the parent order.
+#: Fractional part of the golden ratio: spreads partitions' phases evenly for any partition count.
 _GOLDEN = 0.6180339887498949
 #: Re-read /limits before every this many chunks (and before the first).
 LIMITS_CHECK_EVERY_CHUNKS = 10
@@ -229,18 +233,9 @@ class PartitionLoader:
         if not outcome.job_ids:
             return True
         while True:
-            # Jobs run roughly in submission order, so watching the oldest one costs one call per
-            # interval instead of one per job in flight. When it has ended, the next ones are
-            # asked in order until one is still running: every job is asked about once when it
-            # ends, plus at most one "still running" answer per wake-up.
-            ended: list[dict[str, Any]] = []
-            for job_id in outcome.job_ids:
-                info = self._job_info_or_none(job_id)
-                if info is None:
-                    return True  # vanished: step() restarts the chunk
-                if info["state"] not in TERMINAL_JOB_STATES:
-                    break
-                ended.append(info)
+            ended = ended_in_submission_order(outcome.job_ids, self._job_info_or_none)
+            if ended is None:
+                return True  # vanished: step() restarts the chunk
             if ended:
                 self.note_job_infos(ended)
                 return True
@@ -358,7 +353,7 @@ class PartitionLoader:
 
         Rows sharing a key are all refused: which one is right is the source's call, and sending
         them would make one silently overwrite the other. Keyset pages never split a key's rows
-        (see `_without_trailing_key_group`), so a chunk always holds every row of its keys.
+        (see `_read`), so a chunk always holds every row of its keys.
         """
         records: list[MappedRecord] = []
         rejected: list[DeadLetter] = []
@@ -453,8 +448,13 @@ class PartitionLoader:
         size = self.config.chunk_size
         if self.cp["chunks_done"] or self.cp["watermark"] is not None:
             return size
-        share = 1.0 - 0.75 * ((self.config.partition * _GOLDEN) % 1.0)
+        share = 1.0 - 0.75 * self._phase()
         return max(1, int(size * share))
+
+    def _phase(self) -> float:
+        """This partition's phase in [0, 1): where it starts in the parent order, and how short its
+        first chunk is, so partitions started together do not move in step."""
+        return (self.config.partition * _GOLDEN) % 1.0
 
     def _raw_values(self, row: Sequence[Any]) -> tuple[str, ...]:
         """A rejected source row in the dead letter's column order (target fields), unconverted."""
@@ -477,7 +477,7 @@ class PartitionLoader:
             # Starting each partition at a different point of the parent order keeps them on
             # different Accounts at any moment instead of queueing for the same locks.
             # choose_next_job still keeps the parts of a split parent in order.
-            offset = int(len(jobs) * ((self.config.partition * _GOLDEN) % 1.0))
+            offset = int(len(jobs) * self._phase())
             return jobs[offset:] + jobs[:offset]
         return [
             Job(number, tuple(records[start : start + size]), frozenset())
@@ -491,7 +491,7 @@ class PartitionLoader:
         chunk = self.cp["chunk"]
         records: list[MappedRecord | RetryRecord]
         if chunk["kind"] == "source":
-            records = list(self._read_chunk(chunk["after"], chunk["through"], chunk["rows"])[0])
+            records = self._read_chunk(chunk["after"], chunk["through"], chunk["rows"])[0]
         else:
             records = []
             for job_id in chunk["source_jobs"]:

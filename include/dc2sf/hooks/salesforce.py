@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -45,6 +45,29 @@ LOGIN_ALIAS_DOMAIN = "dc2sf-login-url.my"
 TERMINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 #: States a job reaches only after UploadComplete was accepted (Aborted is not one: never closed).
 CLOSED_JOB_STATES = frozenset({"UploadComplete", "InProgress", "JobComplete", "Failed"})
+
+
+def ended_in_submission_order(
+    job_ids: Iterable[str], job_info: Callable[[str], dict[str, Any] | None]
+) -> list[dict[str, Any]] | None:
+    """Infos of the jobs that have ended, asking oldest first and stopping at one still running.
+
+    Why: jobs run roughly in submission order, so watching the oldest costs one call per poll
+    instead of one per job in flight, and each job is asked about once when it has ended. The
+    blocking loader and the deferrable trigger both poll this way. ``None`` when ``job_info``
+    returned ``None`` (the loader's answer for a job Salesforce no longer knows).
+    """
+    ended: list[dict[str, Any]] = []
+    for job_id in job_ids:
+        info = job_info(job_id)
+        if info is None:
+            return None
+        if info.get("state") not in TERMINAL_JOB_STATES:
+            break
+        ended.append(info)
+    return ended
+
+
 log = logging.getLogger(__name__)
 
 

@@ -39,6 +39,9 @@ INTERNAL_BATCH_SIZE = 10_000
 """Records per Bulk API 2.0 internal batch: Salesforce splits a job's data every 10,000 records
 (reference §3.7) and processes the batches in parallel, each by one thread, in file order."""
 
+MAX_RECORDS_PER_JOB = 15 * INTERNAL_BATCH_SIZE
+"""Largest job: 15 internal batches (150,000 records), well inside Bulk's 150 MB upload limit."""
+
 DEFAULT_RECORDS_PER_JOB = 10_000
 """One Bulk internal batch: a job of this size is processed by one thread, in order."""
 
@@ -94,7 +97,7 @@ class Job(Generic[RecordT]):
 def _check_job_size(records_per_job: int) -> None:
     if isinstance(records_per_job, bool) or not isinstance(records_per_job, int):
         raise ValueError(f"records_per_job must be an integer, got {records_per_job!r}")
-    if not 1 <= records_per_job <= DEFAULT_RECORDS_PER_JOB * 15:
+    if not 1 <= records_per_job <= MAX_RECORDS_PER_JOB:
         raise ValueError(
             f"records_per_job must be from 1 to 150,000 (10,000 recommended: one internal batch), "
             f"got {records_per_job}"

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from include.dc2sf.hooks.salesforce import TERMINAL_JOB_STATES, SalesforceBulk2Hook
+from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook, ended_in_submission_order
 
 
 class BulkJobsTrigger(BaseTrigger):
@@ -60,14 +60,10 @@ class BulkJobsTrigger(BaseTrigger):
         hook = SalesforceBulk2Hook(self.salesforce_conn_id)
         try:
             while True:
-                # Oldest first (job ids come in submission order, and jobs run roughly in it):
-                # one call per interval while the oldest runs, one per job once it has ended.
-                finished: list[dict[str, Any]] = []
-                for job_id in self.job_ids:
-                    info = await asyncio.to_thread(hook.job_info, job_id)
-                    if info.get("state") not in TERMINAL_JOB_STATES:
-                        break
-                    finished.append(info)
+                # Job ids come in submission order: the oldest is watched, ended ones asked once.
+                finished = await asyncio.to_thread(
+                    ended_in_submission_order, self.job_ids, hook.job_info
+                )
                 if finished:
                     yield TriggerEvent(
                         {"status": "ready", "infos": finished, "api_calls": hook.counter.calls}
