@@ -5,7 +5,8 @@ A FastAPI app mounted in the api-server at ``/dc2sf`` (under ``[api] base_url`` 
 * ``GET api/runs?dag_id=&limit=``                     latest runs of the load DAG (JSON)
 * ``GET api/runs/{dag_id}/{run_id}``                  the progress report of one run (JSON)
 * ``GET runs`` / ``GET runs/{dag_id}/{run_id}``         the pages that render them
-* ``GET runs/{dag_id}/{run_id}/dead-letters/{i}[/{n}]`` dead-letter files of a partition
+* ``GET [api/]runs/{dag_id}/{run_id}/dead-letters[/…]`` a run's dead letters: list, view, download
+  (:mod:`include.dc2sf.dead_letter_routes`)
 
 Why it looks like this:
 
@@ -33,12 +34,11 @@ import functools
 import html
 import json
 import logging
-import os
 import uuid
 from pathlib import Path
 from string import Template
 from typing import Any, ClassVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
@@ -54,9 +54,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from include.dc2sf.dead_letter_routes import add_dead_letter_links
+from include.dc2sf.dead_letter_routes import router as dead_letter_router
 from include.dc2sf.progress_report import (
     DEFAULT_DAG_ID,
     LOAD_TASK_ID,
+    NULL_KEYS_KEY,
     PLAN_TASK_ID,
     PROGRESS_KEY,
     WAIT_TASK_ID,
@@ -280,15 +283,19 @@ def load_snapshot(session: Session, dag_id: str, run_id: str) -> RunSnapshot:
             XComModel.run_id == run_id,
             (
                 (XComModel.task_id == LOAD_TASK_ID) & (XComModel.key == PROGRESS_KEY)
-                | (XComModel.task_id == PLAN_TASK_ID) & (XComModel.key == "return_value")
+                | (XComModel.task_id == PLAN_TASK_ID)
+                & XComModel.key.in_(["return_value", NULL_KEYS_KEY])
             ),
         )
     ).all()
     progress: dict[int, dict[str, Any]] = {}
     plan: list[dict[str, Any]] | None = None
+    null_keys: dict[str, Any] | None = None
     for row in xcoms:
         value = _xcom_value(row)
-        if row.task_id == PLAN_TASK_ID:
+        if row.task_id == PLAN_TASK_ID and row.key == NULL_KEYS_KEY:
+            null_keys = dict(value) if isinstance(value, dict) else None
+        elif row.task_id == PLAN_TASK_ID:
             plan = [dict(item) for item in value] if isinstance(value, list) else None
         elif isinstance(value, dict) and row.map_index >= 0:
             progress[row.map_index] = value
@@ -303,22 +310,10 @@ def load_snapshot(session: Session, dag_id: str, run_id: str) -> RunSnapshot:
         plan=plan,
         tasks=tasks,
         progress=progress,
+        null_keys=null_keys,
         stagger_minutes=_stagger_minutes(dag_run),
         source="plugin",
     )
-
-
-def _with_links(report: dict[str, Any]) -> dict[str, Any]:
-    """Adds the plugin-only link to each partition's dead letters (relative to the plugin root)."""
-    run = report["run"]
-    base = f"runs/{quote(run['dag_id'], safe='')}/{quote(run['run_id'], safe='')}/dead-letters"
-    for item in report["partitions"]:
-        item["dead_letter_url"] = (
-            f"{base}/{item['map_index']}"
-            if item.get("dead_letter_folder") or item.get("dead_letter_files")
-            else None
-        )
-    return report
 
 
 # --- JSON API ------------------------------------------------------------------------------------
@@ -391,7 +386,7 @@ def list_runs(
 @app.get("/api/runs/{dag_id}/{run_id}", dependencies=_READ_RUN)
 def run_report(dag_id: str, run_id: str, session: SessionDep) -> dict[str, Any]:
     """The progress report of one run: see :func:`include.dc2sf.progress_report.build_report`."""
-    return _with_links(build_report(load_snapshot(session, dag_id, run_id)))
+    return add_dead_letter_links(build_report(load_snapshot(session, dag_id, run_id)))
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -457,124 +452,8 @@ def asset(name: str) -> Response:
 
 # --- dead letters --------------------------------------------------------------------------------
 
-
-def _allowed_roots(dag_run_conf: dict[str, Any] | None) -> list[str]:
-    """Dead-letter roots this run may use: its ``dead_letter_root`` Param and the default root."""
-    from include.dc2sf.operators.partition_load import default_dead_letter_root
-
-    roots = [default_dead_letter_root()]
-    conf = dag_run_conf or {}
-    if isinstance(conf, dict) and conf.get("dead_letter_root"):
-        roots.append(str(conf["dead_letter_root"]))
-    return [root.rstrip("/") + "/" for root in roots]
-
-
-def _local_path(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme in ("", "file"):
-        return os.path.realpath(unquote(parts.path))
-    return None
-
-
-def _is_under(url: str, root: str) -> bool:
-    """True if ``url`` is inside ``root`` (resolved for local paths, so ``..`` cannot escape)."""
-    local, local_root = _local_path(url), _local_path(root)
-    if local is not None and local_root is not None:
-        return local.startswith(local_root.rstrip("/") + "/")
-    return ".." not in url.split("/") and url.startswith(root)
-
-
-def _dead_letter_files(
-    session: Session, dag_id: str, run_id: str, map_index: int
-) -> tuple[Any, list[str], str | None]:
-    from airflow.models.dagrun import DagRun
-    from airflow.models.xcom import XComModel
-
-    dag_run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-    if dag_run is None:
-        raise HTTPException(status_code=404, detail=f"DAG run {dag_id} / {run_id} not found")
-    row = session.scalar(
-        select(XComModel).where(
-            XComModel.dag_id == dag_id,
-            XComModel.run_id == run_id,
-            XComModel.task_id == LOAD_TASK_ID,
-            XComModel.key == PROGRESS_KEY,
-            XComModel.map_index == map_index,
-        )
-    )
-    value = _xcom_value(row) if row is not None else None
-    if not isinstance(value, dict):
-        raise HTTPException(status_code=404, detail=f"partition {map_index} has no progress yet")
-    files = [str(f) for f in value.get("dead_letter_files") or []]
-    return dag_run, files, value.get("dead_letter_folder")
-
-
-@app.get(
-    "/runs/{dag_id}/{run_id}/dead-letters/{map_index}",
-    response_class=HTMLResponse,
-    dependencies=_READ_RUN,
-)
-def dead_letters_page(
-    dag_id: str, run_id: str, map_index: int, session: SessionDep
-) -> HTMLResponse:
-    """The partition's dead-letter folder and the files the loader reported."""
-    _, files, folder = _dead_letter_files(session, dag_id, run_id, map_index)
-    items = (
-        "".join(
-            f"<li><a href='{map_index}/{n}'>{html.escape(Path(urlsplit(f).path).name)}</a> "
-            f"<code>{html.escape(f)}</code></li>"
-            for n, f in enumerate(files)
-        )
-        or "<li>No dead-letter files.</li>"
-    )
-    page = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        "<link rel='stylesheet' href='../../../../static/progress.css'>"
-        f"<title>Dead letters · partition {map_index}</title></head><body><main>"
-        f"<p><a href='../../{quote(run_id, safe='')}'>← Back to the run</a></p>"
-        f"<h1>Dead letters of partition {map_index}</h1>"
-        f"<p>Folder: <code>{html.escape(folder or '–')}</code></p><ul class='files'>{items}</ul>"
-        "<p class='note'>Each CSV lists the key, the Salesforce error and the mapped values "
-        "of every record given up on. Fix the data or the mapping, then re-run the partition.</p>"
-        "</main></body></html>"
-    )
-    return HTMLResponse(page)
-
-
-@app.get("/runs/{dag_id}/{run_id}/dead-letters/{map_index}/{number}", dependencies=_READ_RUN)
-def dead_letter_file(
-    dag_id: str, run_id: str, map_index: int, number: int, session: SessionDep
-) -> Response:
-    """One dead-letter CSV, only if the loader listed it and it lies under an allowed root.
-
-    The check matters: XCom values can be written through the REST API, so a listed path alone
-    must not make the api-server read arbitrary files.
-    """
-    dag_run, files, _ = _dead_letter_files(session, dag_id, run_id, map_index)
-    if not 0 <= number < len(files):
-        raise HTTPException(status_code=404, detail="No such dead-letter file")
-    url = files[number]
-    if not url.endswith(".csv") or not any(_is_under(url, r) for r in _allowed_roots(dag_run.conf)):
-        raise HTTPException(status_code=403, detail="File is outside the dead-letter root")
-    try:
-        from airflow.sdk import ObjectStoragePath
-
-        data = ObjectStoragePath(url).read_bytes()
-    except FileNotFoundError:
-        raise HTTPException(
-            status_code=404, detail="The dead-letter file no longer exists"
-        ) from None
-    except Exception as exc:  # storage credentials or network: say so instead of a bare 500
-        raise HTTPException(
-            status_code=502, detail=f"Cannot read the file: {type(exc).__name__}"
-        ) from exc
-    name = Path(urlsplit(url).path).name
-    return Response(
-        data,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+# List, view and download them: include/dc2sf/dead_letter_routes.py, under the same read access.
+app.include_router(dead_letter_router, dependencies=_READ_RUN)
 
 
 class PartitionProgressPlugin(AirflowPlugin):

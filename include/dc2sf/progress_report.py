@@ -40,6 +40,8 @@ PLAN_TASK_ID = "plan"
 WAIT_TASK_ID = "partition.wait"
 LOAD_TASK_ID = "partition.load"
 PROGRESS_KEY = "progress"
+#: ``plan``'s XCom ``{"rows", "file"}``: rows with a NULL key, dead-lettered before any partition.
+NULL_KEYS_KEY = "null_keys"
 DEFAULT_DAG_ID = "datacloud_to_salesforce"
 
 #: How often the page (and ``--watch`` by default) refreshes while the run is active.
@@ -109,6 +111,8 @@ class RunSnapshot:
     tasks: Sequence[TaskSnapshot] = ()
     #: map index → the latest ``progress`` XCom value of ``partition.load``.
     progress: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``plan``'s ``null_keys`` XCom; None before ``plan`` has run (or in a dry run).
+    null_keys: Mapping[str, Any] | None = None
     stagger_minutes: float | None = None
     source: str = "plugin"
 
@@ -333,7 +337,17 @@ def build_report(snapshot: RunSnapshot) -> dict[str, Any]:
         },
         "partitions": partitions,
         "totals": totals,
+        "plan_dead_letters": _plan_dead_letters(snapshot.null_keys),
     }
+
+
+def _plan_dead_letters(null_keys: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The NULL-key rows ``plan`` dead-lettered (in no partition, so reported on their own)."""
+    if not null_keys:
+        return None
+    rows = null_keys.get("rows")
+    rows = rows if isinstance(rows, int) and not isinstance(rows, bool) else 0
+    return {"rows": rows, "file": null_keys.get("file"), "display": {"rows": format_count(rows)}}
 
 
 def _partition_entry(
@@ -554,6 +568,12 @@ def render_text(report: Mapping[str, Any], *, server_url: str | None = None) -> 
             lines.append(f"  {'':<{width}}  ! {p['error']}")
     if not parts:
         lines.append("  (no partitions yet: the plan task has not run)")
+    plan_letters = report.get("plan_dead_letters")
+    if plan_letters and plan_letters["rows"]:
+        lines.append(
+            f"  NULL-key rows dead-lettered by plan: {plan_letters['display']['rows']}"
+            f" ({plan_letters['file']})"
+        )
     lines += [
         "",
         f"Total Processed: {show['processed']} records",

@@ -35,6 +35,7 @@ import httpx
 from include.dc2sf.progress_report import (
     DEFAULT_DAG_ID,
     LOAD_TASK_ID,
+    NULL_KEYS_KEY,
     PLAN_TASK_ID,
     PROGRESS_KEY,
     WAIT_TASK_ID,
@@ -193,6 +194,7 @@ def rest_snapshot(client: httpx.Client, dag_id: str, run_id: str) -> RunSnapshot
                 )
             )
     plan = _xcom(client, base, PLAN_TASK_ID, "return_value", -1)
+    null_keys = _xcom(client, base, PLAN_TASK_ID, NULL_KEYS_KEY, -1)
     progress: dict[int, dict[str, Any]] = {}
     for ti in tasks:
         if ti.task_id == LOAD_TASK_ID and ti.map_index >= 0:
@@ -209,6 +211,7 @@ def rest_snapshot(client: httpx.Client, dag_id: str, run_id: str) -> RunSnapshot
         plan=[dict(item) for item in plan] if isinstance(plan, list) else None,
         tasks=tasks,
         progress=progress,
+        null_keys=null_keys if isinstance(null_keys, dict) else None,
         stagger_minutes=_rest_stagger(client, dag_id, run.get("conf") or {}),
         source="rest",
     )

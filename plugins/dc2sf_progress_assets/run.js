@@ -104,7 +104,9 @@
         cell("Loaded", d.succeeded, "num"),
         cell("Failed", d.failed, "num"),
         cell("Retried", d.retried, "num"),
-        cell("Dead-lettered", d.dead_lettered, "num"),
+        cell("Dead-lettered", p.dead_letter_url && p.dead_lettered ? el("a", { className: "dead-letters",
+          href: pluginRoot + p.dead_letter_url, title: "View and download this partition's dead letters",
+          text: d.dead_lettered }) : d.dead_lettered, "num"),
         cell("API calls", d.api_calls, "num"),
         cell("Bulk jobs", d.jobs_in_flight + " / " + d.jobs_total, "num"),
         cell("Rate", d.rate, "num"),
@@ -119,6 +121,21 @@
         "No partitions." : "No partitions yet: the plan task has not finished." })])];
     }
     tbody.replaceChildren.apply(tbody, rows);
+  }
+
+  /* Rows plan dead-lettered (NULL key) belong to no partition: a line of their own under the table,
+   * with the link to every dead-letter file of the run. */
+  function renderDeadLetters(report) {
+    var box = document.getElementById("dead-letters");
+    var plan = report.plan_dead_letters;
+    var parts = [el("a", { id: "all-dead-letters", href: pluginRoot + report.dead_letters_url,
+      text: "All dead letters of this run" })];
+    if (plan && plan.rows) {
+      parts.push(document.createTextNode(" · Plan: " + plan.display.rows + " rows with a NULL key, in no partition: "));
+      parts.push(el("a", { id: "plan-dead-letters", href: pluginRoot + report.dead_letters_url + "/plan",
+        text: "view / download" }));
+    }
+    box.replaceChildren.apply(box, parts);
   }
 
   function loadSamples() {
@@ -202,6 +219,7 @@
     rs.className = "state tone-" + ({ success: "ok", failed: "bad", running: "active" }[run.state] || "idle");
     renderSummary(report);
     renderTable(report);
+    renderDeadLetters(report);
     renderChart(report, addSamples(report));
     var when = new Date(report.generated_at).toLocaleTimeString();
     status(run.active ? "Updated " + when + " · refreshing every " + report.refresh_seconds + " s"

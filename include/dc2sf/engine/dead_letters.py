@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from airflow.sdk import ObjectStoragePath
@@ -23,6 +23,50 @@ def default_dead_letter_root() -> str:
     return f"file://{os.path.join(home, 'dead_letters')}"
 
 
+#: Folder of the rows `plan` gives up on (NULL keys), next to the partitions' folders.
+PLAN_FOLDER = "plan"
+
+
+def partition_folder_name(partition: int) -> str:
+    return f"partition-{partition:03d}"
+
+
+def safe_run_id(run_id: str) -> str:
+    """The run id as one path segment (``manual__2026-01-01T00:00:00+00:00`` has colons)."""
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in run_id)
+
+
+def dead_letter_folder(root: str, run_id: str, name: str) -> ObjectStoragePath:
+    """`<root>/<run>/<name>`: the one place that decides where a run's dead letters live.
+
+    The writer puts files there and the progress view reads only there, so a path recorded in an
+    XCom is trusted only when it is this folder for one of the run's roots.
+    """
+    return ObjectStoragePath(root.rstrip("/")) / safe_run_id(run_id) / name
+
+
+#: A dead letter keeps the value that failed, however long: Python's csv reader refuses fields over
+#: 128 KiB by default, so readers raise the (process-wide) limit to this first.
+MAX_FIELD_CHARS = 256 * 1024 * 1024
+
+
+def read_rows(path: ObjectStoragePath) -> Iterator[list[str]]:
+    """Every row of a dead-letter file, header first, streamed (memory is one row at a time).
+
+    Undecodable bytes become U+FFFD instead of failing: a reader of dead letters must show what is
+    there, whatever it is.
+    """
+    if csv.field_size_limit() < MAX_FIELD_CHARS:
+        csv.field_size_limit(MAX_FIELD_CHARS)
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+        yield from csv.reader(handle)
+
+
+def count_rows(path: ObjectStoragePath) -> int:
+    """Data rows of one dead-letter file (its header excluded)."""
+    return max(0, sum(1 for _ in read_rows(path)) - 1)
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     key: str
@@ -31,11 +75,23 @@ class DeadLetter:
 
 
 class DeadLetterWriter:
-    """Writes one partition's dead letters under `<root>/<run>/partition-<i>/`."""
+    """Writes one partition's dead letters under `<root>/<run>/partition-<i>/`.
 
-    def __init__(self, root: str, run_id: str, partition: int, header: Sequence[str]) -> None:
-        safe_run = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in run_id)
-        self.folder = ObjectStoragePath(root.rstrip("/")) / safe_run / f"partition-{partition:03d}"
+    `folder_name` overrides the folder for rows that belong to no partition (`PLAN_FOLDER`).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        run_id: str,
+        partition: int,
+        header: Sequence[str],
+        *,
+        folder_name: str | None = None,
+    ) -> None:
+        self.folder = dead_letter_folder(
+            root, run_id, folder_name or partition_folder_name(partition)
+        )
         self.partition = partition
         self.header = tuple(header)
 
@@ -75,8 +131,4 @@ class DeadLetterWriter:
         return sorted(str(p) for p in self.folder.iterdir() if p.name.endswith(".csv"))
 
     def count_rows(self) -> int:
-        total = 0
-        for name in self.files():
-            with ObjectStoragePath(name).open("r", encoding="utf-8", newline="") as handle:
-                total += sum(1 for _ in csv.reader(handle)) - 1
-        return total
+        return sum(count_rows(ObjectStoragePath(name)) for name in self.files())

@@ -292,3 +292,12 @@ def scenario(airflow_home: Path) -> Scenario:
         ),
     )
     return sc
+
+
+@pytest.fixture(scope="session")
+def dead_letters(airflow_home: Path) -> Iterator[Any]:
+    """Runs with dead letters on ``file://`` and ``memory://`` (see dead_letter_seeding.py)."""
+    import dead_letter_seeding
+
+    with dead_letter_seeding.memory_storage():
+        yield dead_letter_seeding.seed(airflow_home)

@@ -24,6 +24,8 @@ from airflow.utils.types import DagRunTriggeredByType, DagRunType
 from sqlalchemy import delete, select
 
 FIXTURE_DAG_ID = "dc2sf_progress_fixture"
+#: Same shape, own runs: the dead-letter tests' runs stay out of the progress tests' run lists.
+DEAD_LETTERS_DAG_ID = "dc2sf_dead_letters_fixture"
 FIXTURE_DAGS = Path(__file__).resolve().parent / "fixture_dags"
 WAIT, LOAD = "partition.wait", "partition.load"
 
@@ -47,10 +49,11 @@ def create_run(
     state: DagRunState = DagRunState.RUNNING,
     conf: Mapping[str, Any] | None = None,
     end: dt.datetime | None = None,
+    dag_id: str = FIXTURE_DAG_ID,
 ) -> None:
     """A run whose mapped group is expanded to ``len(plan)`` partitions, all TIs without state."""
     with create_session() as session:
-        dag = SerializedDagModel.get_dag(FIXTURE_DAG_ID, session=session)
+        dag = SerializedDagModel.get_dag(dag_id, session=session)
         assert dag is not None
         dag_run = dag.create_dagrun(
             run_id=run_id,
@@ -67,7 +70,7 @@ def create_run(
         version_id = dag_run.created_dag_version_id
         session.execute(
             delete(TaskInstance).where(
-                TaskInstance.dag_id == FIXTURE_DAG_ID,
+                TaskInstance.dag_id == dag_id,
                 TaskInstance.run_id == run_id,
                 TaskInstance.task_id.in_([WAIT, LOAD]),
             )
@@ -80,13 +83,13 @@ def create_run(
                 )
         plan_ti = session.scalar(
             select(TaskInstance).where(
-                TaskInstance.dag_id == FIXTURE_DAG_ID,
+                TaskInstance.dag_id == dag_id,
                 TaskInstance.run_id == run_id,
                 TaskInstance.task_id == "plan",
             )
         )
         plan_ti.state = "success"
-    push_xcom(run_id, "plan", -1, "return_value", plan)
+    push_xcom(run_id, "plan", -1, "return_value", plan, dag_id=dag_id)
 
 
 def set_ti(
@@ -98,12 +101,13 @@ def set_ti(
     try_number: int = 1,
     rendered_map_index: str | None = None,
     trigger_moment: dt.datetime | None = None,
+    dag_id: str = FIXTURE_DAG_ID,
 ) -> None:
     """Give one mapped TI a state (and, for a deferred sensor, its DateTimeTrigger)."""
     with create_session() as session:
         ti = session.scalar(
             select(TaskInstance).where(
-                TaskInstance.dag_id == FIXTURE_DAG_ID,
+                TaskInstance.dag_id == dag_id,
                 TaskInstance.run_id == run_id,
                 TaskInstance.task_id == task_id,
                 TaskInstance.map_index == map_index,
@@ -124,13 +128,21 @@ def set_ti(
             ti.trigger_id = trigger.id
 
 
-def push_xcom(run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
+def push_xcom(
+    run_id: str,
+    task_id: str,
+    map_index: int,
+    key: str,
+    value: Any,
+    *,
+    dag_id: str = FIXTURE_DAG_ID,
+) -> None:
     """Store an XCom as the Task SDK does (JSON text, overwriting the previous value)."""
     with create_session() as session:
         XComModel.set(
             key=key,
             value=value,
-            dag_id=FIXTURE_DAG_ID,
+            dag_id=dag_id,
             task_id=task_id,
             run_id=run_id,
             map_index=map_index,
@@ -138,8 +150,10 @@ def push_xcom(run_id: str, task_id: str, map_index: int, key: str, value: Any) -
         )
 
 
-def push_progress(run_id: str, map_index: int, value: Mapping[str, Any]) -> None:
-    push_xcom(run_id, LOAD, map_index, "progress", dict(value))
+def push_progress(
+    run_id: str, map_index: int, value: Mapping[str, Any], *, dag_id: str = FIXTURE_DAG_ID
+) -> None:
+    push_xcom(run_id, LOAD, map_index, "progress", dict(value), dag_id=dag_id)
 
 
 def iso(moment: dt.datetime) -> str:

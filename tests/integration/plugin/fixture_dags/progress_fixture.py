@@ -1,7 +1,8 @@
-"""A tiny DAG with the load DAG's shape (plan → mapped group partition: wait → load).
+"""Tiny DAGs with the load DAG's shape (plan → mapped group partition: wait → load).
 
 The plugin reads task ids and XCom keys, not the operator, so a stand-in load task is enough; the
-tests seed its task instances and `progress` XComs directly in the metadata DB.
+tests seed its task instances and `progress` XComs directly in the metadata DB. Two DAG ids of the
+same shape keep the dead-letter tests' runs apart from the progress tests' run lists.
 """
 
 from __future__ import annotations
@@ -11,12 +12,6 @@ from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, task, task_group
 
 
-@dag(
-    dag_id="dc2sf_progress_fixture",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    params={"stagger_minutes": Param(30, type="number", minimum=0)},
-)
 def progress_fixture() -> None:
     @task
     def plan() -> list[dict]:
@@ -44,4 +39,10 @@ def progress_fixture() -> None:
     partition.expand_kwargs(plan())
 
 
-progress_fixture()
+for _dag_id in ("dc2sf_progress_fixture", "dc2sf_dead_letters_fixture"):
+    dag(
+        dag_id=_dag_id,
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        params={"stagger_minutes": Param(30, type="number", minimum=0)},
+    )(progress_fixture)()
