@@ -151,7 +151,7 @@ def render_page(page: Page, *, download_url: str, page_url: str, limit: int) -> 
             f"<a rel='next' href='{_e(page_url)}?offset={last}&amp;limit={limit}'>"
             f"Next {limit} →</a>"
         )
-    pager = f"<p class='pager'><span id='shown'>{shown}</span> {' '.join(links)}</p>"
+    pager = f"<p class='pager'><span class='shown'>{shown}</span> {' '.join(links)}</p>"
     return (
         f"<p><a id='download' href='{_e(download_url)}' download>Download CSV</a> "
         "(the file as written, every value complete)</p>"

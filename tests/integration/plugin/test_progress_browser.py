@@ -9,11 +9,8 @@ against a live `airflow standalone` load (issue 6 acceptance) reuses them unchan
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ import progress_browser as pb
 import progress_seeding as s
 import pytest
 from conftest import ACTIVE_RUN, PASSWORDS, REPO, Scenario
+from seeded_server import serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,23 +36,8 @@ def chromium() -> None:
 @pytest.fixture(scope="module")
 def live_server(api_app: Any, scenario: Scenario) -> Iterator[str]:
     """The same api-server app on a real port (the browser needs a socket, not a TestClient)."""
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(api_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(api_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
