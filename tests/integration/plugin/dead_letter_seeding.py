@@ -17,13 +17,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import progress_seeding as s
 
 from include.dc2sf.engine.dead_letters import PLAN_FOLDER, DeadLetter, DeadLetterWriter
 
 DAG_ID = s.DEAD_LETTERS_DAG_ID
-FILE_RUN = "manual__dead_letters_file"
+#: A run id as Airflow makes them: its colons and plus must survive folders, URLs and file names.
+FILE_RUN = "manual__2026-12-04T10:00:00+00:00"
+FILE_RUN_Q = quote(FILE_RUN, safe="")
 MEMORY_RUN = "manual__dead_letters_memory"
 MEMORY_ROOT = "memory://dc2sf-dead-letters/root"
 HEADER = ("Name", "Amount", "Description")
@@ -106,10 +109,10 @@ def seed(home: Path) -> DeadLetterScenario:
     second = writer.write(1, 0, paged)
     assert first and second
     # Not a dead-letter file: never listed nor served.
-    (root / FILE_RUN / "partition-000" / "notes.txt").write_text("not a dead letter")
+    (Path(writer.folder.path) / "notes.txt").write_text("not a dead letter")
     sc.outside_file = home / "secret.csv"
     sc.outside_file.write_text("partition,key,sf__Error\n0,secret,SECRET\n")
-    (root / FILE_RUN / "partition-000" / "escape.csv").symlink_to(sc.outside_file)
+    (Path(writer.folder.path) / "escape.csv").symlink_to(sc.outside_file)
     sc.files["0"] = {Path(u).name: _read(u) for u in (first, second)}
     sc.rows["0"] = {Path(first).name: len(hostile), Path(second).name: len(paged)}
     s.push_progress(

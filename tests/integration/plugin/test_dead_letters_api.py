@@ -18,6 +18,7 @@ from conftest import bearer
 from dead_letter_seeding import (
     DAG_ID,
     FILE_RUN,
+    FILE_RUN_Q,
     HOSTILE,
     HUGE_CHARS,
     MEMORY_RUN,
@@ -25,9 +26,10 @@ from dead_letter_seeding import (
 )
 
 from include.dc2sf.dead_letter_html import MAX_CELL_CHARS
+from include.dc2sf.engine.dead_letters import safe_run_id
 
-BASE = f"/dc2sf/runs/{DAG_ID}/{FILE_RUN}/dead-letters"
-API = f"/dc2sf/api/runs/{DAG_ID}/{FILE_RUN}/dead-letters"
+BASE = f"/dc2sf/runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters"
+API = f"/dc2sf/api/runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters"
 HOSTILE_FILE = "chunk-000000-round-01.csv"
 PAGED_FILE = "chunk-000001-round-00.csv"
 PLAN_FILE = "chunk-000000-round-00.csv"
@@ -142,7 +144,7 @@ def test_listing_per_source_with_row_counts(
         assert sources[key]["error"] is None
         for f in sources[key]["files"]:
             assert f["size"] == len(dead_letters.files[key][f["name"]])
-            assert f["view_url"] == f"runs/{DAG_ID}/{FILE_RUN}/dead-letters/{key}/{f['name']}"
+            assert f["view_url"] == f"runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters/{key}/{f['name']}"
             assert f["download_url"] == f["view_url"] + "/download"
     assert sources["plan"]["recorded_rows"] == dead_letters.plan_rows == 2
     # The symlink out of the folder and the non-CSV file are not dead letters.
@@ -167,9 +169,9 @@ def test_listing_page(
     views = [a["href"] for tag, a in page.tags if tag == "a" and a.get("class") == "view"]
     # Relative links (the page works under any base URL and in the UI's iframe).
     assert views == [
-        f"../../../runs/{DAG_ID}/{FILE_RUN}/dead-letters/plan/{PLAN_FILE}",
-        f"../../../runs/{DAG_ID}/{FILE_RUN}/dead-letters/0/{HOSTILE_FILE}",
-        f"../../../runs/{DAG_ID}/{FILE_RUN}/dead-letters/0/{PAGED_FILE}",
+        f"../../../runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters/plan/{PLAN_FILE}",
+        f"../../../runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters/0/{HOSTILE_FILE}",
+        f"../../../runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters/0/{PAGED_FILE}",
     ]
     assert f"<td class='num'>{sum(dead_letters.rows['0'].values())}</td>" in response.text
 
@@ -181,7 +183,7 @@ def test_one_partition_page(
     assert [a.get("id") for tag, a in page.tags if tag == "section"] == ["source-0"]
     downloads = [a["href"] for tag, a in page.tags if tag == "a" and a.get("class") == "download"]
     assert downloads == [
-        f"../../../../runs/{DAG_ID}/{FILE_RUN}/dead-letters/0/{name}/download"
+        f"../../../../runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters/0/{name}/download"
         for name in (HOSTILE_FILE, PAGED_FILE)
     ]
 
@@ -189,12 +191,12 @@ def test_one_partition_page(
 def test_progress_report_links_dead_letters(
     client: Any, tokens: dict[str, str], dead_letters: DeadLetterScenario
 ) -> None:
-    report = _get(client, tokens["viewer"], f"/dc2sf/api/runs/{DAG_ID}/{FILE_RUN}").json()
-    assert report["dead_letters_url"] == f"runs/{DAG_ID}/{FILE_RUN}/dead-letters"
+    report = _get(client, tokens["viewer"], f"/dc2sf/api/runs/{DAG_ID}/{FILE_RUN_Q}").json()
+    assert report["dead_letters_url"] == f"runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters"
     assert report["plan_dead_letters"]["rows"] == dead_letters.plan_rows
     assert report["plan_dead_letters"]["file"].endswith(f"/plan/{PLAN_FILE}")
     parts = {p["map_index"]: p for p in report["partitions"]}
-    assert parts[0]["dead_letter_url"] == f"runs/{DAG_ID}/{FILE_RUN}/dead-letters/0"
+    assert parts[0]["dead_letter_url"] == f"runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters/0"
 
 
 # --- one file ------------------------------------------------------------------------------------
@@ -255,7 +257,7 @@ def test_download_is_the_file_as_written(
         assert response.content == written
         folder = "plan" if source == "plan" else "partition-000"
         assert response.headers["content-disposition"] == (
-            f'attachment; filename="dead-letters_{FILE_RUN}_{folder}_{name}"'
+            f'attachment; filename="dead-letters_{safe_run_id(FILE_RUN)}_{folder}_{name}"'
         )
         assert response.headers["content-type"] == "text/csv; charset=utf-8"
         assert response.headers["x-content-type-options"] == "nosniff"

@@ -15,8 +15,10 @@ from typing import Any
 import progress_browser as pb
 import pytest
 from conftest import PASSWORDS, REPO
-from dead_letter_seeding import DAG_ID, FILE_RUN, HOSTILE, DeadLetterScenario
+from dead_letter_seeding import DAG_ID, FILE_RUN, FILE_RUN_Q, HOSTILE, DeadLetterScenario
 from seeded_server import serve
+
+from include.dc2sf.engine.dead_letters import safe_run_id
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -73,7 +75,7 @@ def test_from_the_count_to_the_table_and_the_download(
 
     # The count is the link.
     _click(driver, "tr[data-map-index='0'] a.dead-letters")
-    pb.wait_until(lambda: driver.current_url.endswith(f"/{FILE_RUN}/dead-letters/0"))
+    pb.wait_until(lambda: driver.current_url.endswith(f"/{FILE_RUN_Q}/dead-letters/0"))
     rows = driver.execute_script(
         "return Array.from(document.querySelectorAll('table.files tbody tr')).map("
         "tr => [tr.dataset.file, tr.cells[1].innerText])"
@@ -104,7 +106,7 @@ def test_from_the_count_to_the_table_and_the_download(
     saved = pb.wait_until(lambda: _downloaded(downloads, HOSTILE_FILE))
     time.sleep(0.2)  # the rename from .crdownload is the end of the write
     assert saved.read_bytes() == dead_letters.files["0"][HOSTILE_FILE]
-    assert saved.name == f"dead-letters_{FILE_RUN}_partition-000_{HOSTILE_FILE}"
+    assert saved.name == f"dead-letters_{safe_run_id(FILE_RUN)}_partition-000_{HOSTILE_FILE}"
 
 
 def test_plan_null_key_rows_have_their_own_line(
@@ -117,8 +119,9 @@ def test_plan_null_key_rows_have_their_own_line(
         )
     )
     assert f"Plan: {dead_letters.plan_rows} rows with a NULL key" in line
+    pb.save_screenshot(driver, ARTIFACTS / "dead-letters-progress.png")
     _click(driver, "a#plan-dead-letters")
-    pb.wait_until(lambda: driver.current_url.endswith(f"/{FILE_RUN}/dead-letters/plan"))
+    pb.wait_until(lambda: driver.current_url.endswith(f"/{FILE_RUN_Q}/dead-letters/plan"))
     names = driver.execute_script(
         "return Array.from(document.querySelectorAll('table.files tbody tr')).map("
         "tr => tr.dataset.file)"
@@ -127,7 +130,7 @@ def test_plan_null_key_rows_have_their_own_line(
 
     pb.open_run_page(driver, live_server, DAG_ID, FILE_RUN)
     _click(driver, "a#all-dead-letters")
-    pb.wait_until(lambda: driver.current_url.endswith(f"/{FILE_RUN}/dead-letters"))
+    pb.wait_until(lambda: driver.current_url.endswith(f"/{FILE_RUN_Q}/dead-letters"))
     sections = driver.execute_script(
         "return Array.from(document.querySelectorAll('section.source')).map(s => s.id)"
     )
