@@ -23,8 +23,7 @@ pytestmark = pytest.mark.integration
 SAMPLE_VALUES = {
     "dag_id": "datacloud_to_salesforce",
     "run_id": "manual__2026-01-01T00:00:00+00:00",
-    "map_index": "0",
-    "number": "1",
+    "source": "0",
     "name": "run.js",
 }
 
@@ -52,6 +51,11 @@ EXPECTED_PATHS = {
     "/runs",
     "/runs/{dag_id}/{run_id}",
     "/static/{name}",
+    "/api/runs/{dag_id}/{run_id}/dead-letters",
+    "/runs/{dag_id}/{run_id}/dead-letters",
+    "/runs/{dag_id}/{run_id}/dead-letters/{source}",
+    "/runs/{dag_id}/{run_id}/dead-letters/{source}/{name}",
+    "/runs/{dag_id}/{run_id}/dead-letters/{source}/{name}/download",
 }
 
 
