@@ -21,7 +21,7 @@ import functools
 import html
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -135,6 +135,11 @@ def run_roots(dag_run: Any) -> list[str]:
     return roots
 
 
+def has_dead_letters(progress: Mapping[str, Any]) -> bool:
+    """A partition's progress (XCom or report entry) that counts or lists dead letters."""
+    return bool(progress.get("dead_lettered") or progress.get("dead_letter_files"))
+
+
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -178,7 +183,7 @@ def recorded_sources(session: Session, dag_id: str, run_id: str) -> tuple[Any, l
                     recorded_rows=_int_or_none(value.get("rows")),
                 )
             )
-        elif row.map_index >= 0 and (value.get("dead_letter_folder") or value.get("dead_lettered")):
+        elif row.map_index >= 0 and has_dead_letters(value):
             partition = _int_or_none(value.get("partition"))
             partitions.append(
                 Source(
@@ -239,17 +244,13 @@ def add_dead_letter_links(report: dict[str, Any]) -> dict[str, Any]:
     """Adds to a progress report the dead-letter URLs (relative to the plugin root).
 
     ``dead_letters_url`` for the whole run (the plan's NULL-key rows are its ``/plan``), and
-    ``dead_letter_url`` per partition that has a folder or dead letters.
+    ``dead_letter_url`` per partition that has dead letters.
     """
     run = report["run"]
     base = _base(run["dag_id"], run["run_id"])
     report["dead_letters_url"] = base
     for item in report["partitions"]:
-        item["dead_letter_url"] = (
-            f"{base}/{item['map_index']}"
-            if item.get("dead_letter_folder") or item.get("dead_lettered")
-            else None
-        )
+        item["dead_letter_url"] = f"{base}/{item['map_index']}" if has_dead_letters(item) else None
     return report
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import bearer
+from conftest import ACTIVE_RUN, Scenario, bearer
 from dead_letter_seeding import (
     DAG_ID,
     FILE_RUN,
@@ -24,6 +24,7 @@ from dead_letter_seeding import (
     MEMORY_RUN,
     DeadLetterScenario,
 )
+from progress_seeding import FIXTURE_DAG_ID
 
 from include.dc2sf.dead_letter_html import MAX_CELL_CHARS
 from include.dc2sf.engine.dead_letters import safe_run_id
@@ -340,3 +341,19 @@ def test_unknown_run(client: Any, tokens: dict[str, str], dead_letters: DeadLett
     missing = f"/dc2sf/runs/{DAG_ID}/{quote('no-such-run')}/dead-letters"
     assert _get(client, tokens["admin"], missing).status_code == 404
     assert _get(client, tokens["admin"], f"{missing}/0/{HOSTILE_FILE}/download").status_code == 404
+
+
+def test_only_partitions_with_dead_letters_are_sources(
+    client: Any, tokens: dict[str, str], scenario: Scenario
+) -> None:
+    """The progress tests' run: p1 has one file (its XCom also lists /etc/passwd), p2 has none."""
+    base = f"/dc2sf/runs/{FIXTURE_DAG_ID}/{ACTIVE_RUN}/dead-letters"
+    listing = _get(
+        client, tokens["viewer"], f"/dc2sf/api/runs/{FIXTURE_DAG_ID}/{ACTIVE_RUN}/dead-letters"
+    )
+    sources = {s["key"]: [f["name"] for f in s["files"]] for s in listing.json()["sources"]}
+    assert sources == {"0": [], "1": ["chunk-000000-round-01.csv"]}
+    assert _get(client, tokens["viewer"], f"{base}/2").status_code == 404
+    download = _get(client, tokens["viewer"], f"{base}/1/chunk-000000-round-01.csv/download")
+    assert b"REQUIRED_FIELD_MISSING" in download.content
+    assert _get(client, tokens["viewer"], f"{base}/1/passwd/download").status_code == 404
