@@ -17,10 +17,8 @@ partition). How a recorded location is checked before anything is read is explai
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +30,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from include.dc2sf.dag_params import run_param_default
 from include.dc2sf.dead_letter_html import (
     MAX_CELL_CHARS,
     SourceView,
@@ -91,29 +90,6 @@ class Source:
 # --- what the run recorded -----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=32)
-def _root_param_default(dag_id: str, dag_version_id: str | None) -> str | None:
-    """The ``dead_letter_root`` Param default of the DAG version that made the run."""
-    from airflow.models.dag_version import DagVersion
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        serialized = None
-        if dag_version_id:
-            version = session.get(DagVersion, uuid.UUID(dag_version_id))
-            serialized = version.serialized_dag if version else None
-        dag = (
-            serialized.dag
-            if serialized is not None
-            else SerializedDagModel.get_dag(dag_id, session=session)
-        )
-        if dag is None or ROOT_PARAM not in dag.params:
-            return None
-        value = dag.params[ROOT_PARAM]
-        return str(value) if value else None
-
-
 def run_roots(dag_run: Any) -> list[str]:
     """Roots the run may have written to: its conf, the DAG's Param default, the built-in default.
 
@@ -123,14 +99,13 @@ def run_roots(dag_run: Any) -> list[str]:
     conf = dag_run.conf if isinstance(dag_run.conf, dict) else {}
     if conf.get(ROOT_PARAM):
         roots.append(str(conf[ROOT_PARAM]))
-    version = getattr(dag_run, "created_dag_version_id", None)
     try:
-        default = _root_param_default(dag_run.dag_id, str(version) if version else None)
+        default = run_param_default(dag_run, ROOT_PARAM)
     except Exception:  # the Param default is one candidate; conf and the built-in remain
         log.warning("Could not read %s of %s", ROOT_PARAM, dag_run.dag_id, exc_info=True)
         default = None
     if default:
-        roots.append(default)
+        roots.append(str(default))
     roots.append(default_dead_letter_root())
     return roots
 

@@ -29,6 +29,9 @@ FILE_RUN = "manual__2026-12-04T10:00:00+00:00"
 FILE_RUN_Q = quote(FILE_RUN, safe="")
 MEMORY_RUN = "manual__dead_letters_memory"
 MEMORY_ROOT = "memory://dc2sf-dead-letters/root"
+#: A run without conf: its root is the DAG's Param default (fixture_dags/progress_fixture.py).
+PARAM_RUN = "manual__dead_letters_param_default"
+PARAM_DEFAULT_ROOT = "memory://dc2sf-param-default/root"
 HEADER = ("Name", "Amount", "Description")
 
 #: Values a dead letter carries by design: markup, script, formulas, control and bidi characters.
@@ -52,6 +55,7 @@ class DeadLetterScenario:
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # source → name → rows
     plan_rows: int = 0
     memory_files: dict[str, bytes] = field(default_factory=dict)
+    param_default_files: dict[str, bytes] = field(default_factory=dict)
     outside_file: Path | None = None
 
 
@@ -82,7 +86,8 @@ def _read(url: str) -> bytes:
 
 
 def seed(home: Path) -> DeadLetterScenario:
-    """Two runs: one on a ``file://`` root with every hostile case, one on ``memory://``."""
+    """Runs on a ``file://`` root with every hostile case, on a ``memory://`` root given in conf,
+    and on the ``memory://`` root of the DAG's Param default (no conf)."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     root = home / "dl-file-root"
     sc = DeadLetterScenario(file_root=root)
@@ -191,6 +196,25 @@ def seed(home: Path) -> DeadLetterScenario:
             dead_lettered=4,
             dead_letter_files=[memory_file],
             dead_letter_folder=str(memory.folder),
+        ),
+        dag_id=DAG_ID,
+    )
+
+    s.create_run(PARAM_RUN, dag_id=DAG_ID, start=now, plan=plan[:1])
+    defaulted = DeadLetterWriter(PARAM_DEFAULT_ROOT, PARAM_RUN, 0, HEADER)
+    defaulted_file = defaulted.write(0, 0, paged[:2])
+    assert defaulted_file
+    sc.param_default_files = {defaulted_file.rsplit("/", 1)[1]: _read(defaulted_file)}
+    s.push_progress(
+        PARAM_RUN,
+        0,
+        s.progress_value(
+            0,
+            started=now,
+            updated=now,
+            dead_lettered=2,
+            dead_letter_files=[defaulted_file],
+            dead_letter_folder=str(defaulted.folder),
         ),
         dag_id=DAG_ID,
     )

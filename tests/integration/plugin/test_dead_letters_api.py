@@ -22,6 +22,7 @@ from dead_letter_seeding import (
     HOSTILE,
     HUGE_CHARS,
     MEMORY_RUN,
+    PARAM_RUN,
     DeadLetterScenario,
 )
 from progress_seeding import FIXTURE_DAG_ID
@@ -287,6 +288,15 @@ def test_memory_storage_goes_through_the_same_routes(
     assert "&lt;script&gt;" in view.text and "<script>" not in view.text
     download = _get(client, tokens["viewer"], f"{base}/0/{name}/download")
     assert download.content == dead_letters.memory_files[name]
+
+
+def test_the_dags_default_root_is_one_of_the_runs_roots(
+    client: Any, tokens: dict[str, str], dead_letters: DeadLetterScenario
+) -> None:
+    """A run without ``dead_letter_root`` in its conf wrote under the DAG's Param default."""
+    base = f"/dc2sf/runs/{DAG_ID}/{PARAM_RUN}/dead-letters"
+    (name, written), *_ = dead_letters.param_default_files.items()
+    assert _get(client, tokens["viewer"], f"{base}/0/{name}/download").content == written
 
 
 # --- nothing else is ever read -------------------------------------------------------------------

@@ -39,10 +39,19 @@ def progress_fixture() -> None:
     partition.expand_kwargs(plan())
 
 
-for _dag_id in ("dc2sf_progress_fixture", "dc2sf_dead_letters_fixture"):
+STAGGER = {"stagger_minutes": Param(30, type="number", minimum=0)}
+#: The dead-letter DAG's default root: a run without conf writes there (see dead_letter_seeding).
+DEAD_LETTER_ROOT = {
+    "dead_letter_root": Param("memory://dc2sf-param-default/root", type=["null", "string"])
+}
+
+for _dag_id, _params in (
+    ("dc2sf_progress_fixture", STAGGER),
+    ("dc2sf_dead_letters_fixture", {**STAGGER, **DEAD_LETTER_ROOT}),
+):
     dag(
         dag_id=_dag_id,
         schedule=None,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        params={"stagger_minutes": Param(30, type="number", minimum=0)},
+        params=_params,
     )(progress_fixture)()
