@@ -29,6 +29,7 @@ from progress_seeding import FIXTURE_DAG_ID
 
 from include.dc2sf.dead_letter_html import MAX_CELL_CHARS
 from include.dc2sf.engine.dead_letters import safe_run_id
+from include.dc2sf.progress_report import render_text
 
 BASE = f"/dc2sf/runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters"
 API = f"/dc2sf/api/runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters"
@@ -199,6 +200,9 @@ def test_progress_report_links_dead_letters(
     assert report["plan_dead_letters"]["file"].endswith(f"/plan/{PLAN_FILE}")
     parts = {p["map_index"]: p for p in report["partitions"]}
     assert parts[0]["dead_letter_url"] == f"runs/{DAG_ID}/{FILE_RUN_Q}/dead-letters/0"
+    # The terminal report names them too (it renders the same JSON).
+    text = render_text(report)
+    assert f"NULL-key rows dead-lettered by plan: 2 ({report['plan_dead_letters']['file']})" in text
 
 
 # --- one file ------------------------------------------------------------------------------------
