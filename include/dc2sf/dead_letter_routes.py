@@ -210,9 +210,20 @@ def _storage_error(exc: Exception) -> str:
 # --- URLs ----------------------------------------------------------------------------------------
 
 
+def _run_path(dag_id: str, run_id: str) -> str:
+    """``runs/<dag>/<run>``, the run's progress page, relative to the plugin root."""
+    return f"runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
+
+
 def _base(dag_id: str, run_id: str) -> str:
     """``runs/<dag>/<run>/dead-letters`` relative to the plugin root (every URL is relative)."""
-    return f"runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}/dead-letters"
+    return f"{_run_path(dag_id, run_id)}/dead-letters"
+
+
+def _file_urls(source_url: str, name: str) -> tuple[str, str]:
+    """(view, download) of file ``name`` of the source at ``source_url``."""
+    view = f"{source_url}/{quote(name)}"
+    return view, f"{view}/download"
 
 
 def add_dead_letter_links(report: dict[str, Any]) -> dict[str, Any]:
@@ -272,8 +283,9 @@ def dead_letters_json(dag_id: str, run_id: str, session: SessionDep) -> dict[str
                         "name": f.name,
                         "rows": f.rows,
                         "size": f.size,
-                        "view_url": f"{url}/{quote(f.name)}",
-                        "download_url": f"{url}/{quote(f.name)}/download",
+                        **dict(
+                            zip(("view_url", "download_url"), _file_urls(url, f.name), strict=True)
+                        ),
                     }
                     for f in files
                 ],
@@ -299,15 +311,10 @@ def _sources_page(dag_run: Any, sources: Sequence[Source], title: str, depth: in
                 folder=folder,
                 files=files,
                 error=error,
-                file_url={
-                    f.name: (f"{url}/{quote(f.name)}", f"{url}/{quote(f.name)}/download")
-                    for f in files
-                },
+                file_url={f.name: _file_urls(url, f.name) for f in files},
             )
         )
-    run_page = (
-        plugin_root + f"runs/{quote(dag_run.dag_id, safe='')}/{quote(dag_run.run_id, safe='')}"
-    )
+    run_page = plugin_root + _run_path(dag_run.dag_id, dag_run.run_id)
     body = (
         f"<p class='sub'>{html.escape(dag_run.dag_id)} / {html.escape(dag_run.run_id)}</p>"
         + render_sources(views)
@@ -372,10 +379,10 @@ def file_page(
         raise HTTPException(status_code=502, detail=_storage_error(exc)) from None
     plugin_root = "../" * 5
     source_url = plugin_root + f"{_base(dag_id, run_id)}/{chosen.key}"
-    page_url = f"{source_url}/{quote(path.name)}"
+    page_url, download_url = _file_urls(source_url, path.name)
     body = (
         f"<p class='sub'>{html.escape(dag_id)} / {html.escape(run_id)} · {html.escape(chosen.title)}</p>"
-        + render_page(page, download_url=f"{page_url}/download", page_url=page_url, limit=limit)
+        + render_page(page, download_url=download_url, page_url=page_url, limit=limit)
     )
     return HTMLResponse(
         document(path.name, plugin_root, (source_url, chosen.title), body), headers=PAGE_HEADERS
