@@ -38,6 +38,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -84,6 +85,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SIMPLE_AUTH_MANAGER = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 )
+#: The shell file in every stack's home that points a terminal's CLI at the stack.
+CLI_ENV_FILE = "cli.env"
 
 #: Intervals that make a fresh DAG file show up and a run progress within seconds instead of
 #: minutes, at the cost of more frequent (cheap, single-process) parsing. Names checked against
@@ -297,6 +300,51 @@ class AirflowStack:
         env.update(extra_env)
         return env
 
+    @property
+    def cli_env_path(self) -> Path:
+        """``source`` this file in a shell to run the CLIs against this stack (see
+        :meth:`cli_env`)."""
+        return self.home / CLI_ENV_FILE
+
+    def cli_env(self) -> dict[str, str]:
+        """What a terminal needs for ``airflow ...`` and ``python -m include.dc2sf.report``
+        against this stack: the components' own Airflow environment (home, config, connections),
+        plus the report's ``AIRFLOW_URL`` / ``AIRFLOW_USER`` / ``AIRFLOW_PASSWORD``.
+
+        Why the whole environment and not just ``AIRFLOW_HOME``: the stack's configuration lives
+        in environment variables (so a test can never pick up a stale ``airflow.cfg``), and
+        without them the CLI would read a default ``airflow.cfg``: wrong DAGs folder, no Fernet key
+        for the variables, no connections.
+        """
+        env = {k: v for k, v in self.env.items() if k.startswith("AIRFLOW")}
+        env.update(
+            AIRFLOW_URL=self.api_url, AIRFLOW_USER=self.username, AIRFLOW_PASSWORD=self.password
+        )
+        return env
+
+    def write_cli_env(self) -> Path:
+        """Write :attr:`cli_env_path` (owner-only: it holds the admin password and the keys).
+
+        Like the stack's own processes, the shell first drops every inherited ``AIRFLOW*``
+        variable (a Makefile-exported ``AIRFLOW_HOME=.airflow`` would otherwise win), then puts the
+        venv's ``bin`` first on ``PATH`` (``airflow``, ``python``) and the repo on ``PYTHONPATH``
+        (``include.*`` imports from any directory).
+        """
+        lines = [
+            "# Source this file (bash/zsh) to point `airflow ...` and",
+            "# `python -m include.dc2sf.report` at the devstack Airflow in this directory.",
+            "# Written by devstack.airflow_stack; deleted with the directory.",
+            'for name in $(env | sed -n "s/^\\(AIRFLOW[A-Za-z0-9_]*\\)=.*/\\1/p"); do unset "$name"; done',
+            *(f"export {k}={shlex.quote(v)}" for k, v in sorted(self.cli_env().items())),
+            f'export PATH={shlex.quote(str(self.bin_dir))}:"$PATH"',
+            f"export PYTHONPATH={shlex.quote(str(REPO_ROOT))}" + '"${PYTHONPATH:+:$PYTHONPATH}"',
+        ]
+        path = self.cli_env_path
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
     def components(self) -> list[Component]:
         """What runs. Log serving is skipped: with everything on one machine the api-server reads
         task logs from the shared log folder, and two fewer processes matter on 2 cores."""
@@ -343,6 +391,7 @@ class AirflowStack:
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             (self.home / "passwords.json").write_text(json.dumps({self.username: self.password}))
+            self.write_cli_env()
             self._say(f"Airflow home {self.home}; migrating the metadata database")
             self._migrate(timeout=max(30.0, deadline - time.monotonic()))
             self.timings["migrated"] = time.monotonic() - began
