@@ -26,6 +26,8 @@ Exit status, so a script or a monitor can tell "fix the command" from "try again
   too);
 * 3: the server could not be reached (refused, DNS, TLS, timeout) or answered with a server error;
 * 130: interrupted (Ctrl-C).
+
+A reader that goes away (``| head``) ends the report quietly with 0.
 """
 
 from __future__ import annotations
@@ -357,7 +359,9 @@ def main(argv: Sequence[str] | None = None, *, transport: httpx.BaseTransport | 
         with httpx.Client(
             base_url=args.url.rstrip("/"), timeout=30.0, verify=verify, transport=transport
         ) as client:
-            run(args, client)
+            # Flushed per report: `--watch` into a pipe or a log shows each refresh as it comes,
+            # and a reader that went away surfaces here, not at interpreter exit.
+            run(args, client, out=lambda text: print(text, flush=True))
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -370,6 +374,11 @@ def main(argv: Sequence[str] | None = None, *, transport: httpx.BaseTransport | 
         return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of the report. Python would print a
+        # traceback flushing stdout at exit; point stdout at /dev/null instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 

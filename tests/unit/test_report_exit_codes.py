@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +24,7 @@ import pytest
 from include.dc2sf import report as cli
 from include.dc2sf.progress_report import RunSnapshot, build_report
 
+REPO = Path(__file__).resolve().parents[2]
 DAG = "datacloud_to_salesforce"
 RUN = "manual__2026-12-01T10:00:00+00:00"
 PASSWORD = "s3cret-pass"
@@ -185,3 +190,32 @@ def test_a_failing_login_exits_3(
 ) -> None:
     code, _, err = run_cli(["--user", "admin"], airflow(login_status=502), capsys, monkeypatch)
     assert code == 3 and "login: the server answered 502" in err, err
+
+
+def test_a_reader_that_goes_away_is_not_an_error() -> None:
+    """``python -m include.dc2sf.report ... | head``: no traceback, exit 0. The pipe's reading end
+    is closed before the report starts, so its first write meets a reader that has gone."""
+    script = (
+        "import httpx, sys\n"
+        "sys.path.insert(0, 'tests/unit')\n"
+        "from test_report_exit_codes import airflow\n"
+        "from include.dc2sf import report\n"
+        "sys.exit(report.main(['--url', 'http://airflow.test', '--user', 'admin', '--latest'],"
+        " transport=httpx.MockTransport(airflow())))\n"
+    )
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=REPO,
+            env={**os.environ, "AIRFLOW_PASSWORD": PASSWORD, "PYTHONPATH": str(REPO)},
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
