@@ -8,7 +8,7 @@ ETA, and one total line. So :class:`ProgressLog` prints
 
 * an event line for every change of the run's state and of each partition's state, as it is seen;
 * while something moves, a short summary at most every ``every`` seconds (only when a count has
-  changed since the last one); when nothing moves for a long time (partitions waiting out a
+  changed since the last one), and the final one as soon as the run has ended; when nothing moves for a long time (partitions waiting out a
   90-minute stagger), a heartbeat every ``quiet_every`` seconds that says what it waits for.
 
 It reads nothing but the progress report's JSON (:func:`include.dc2sf.progress_report.build_report`,
@@ -89,12 +89,13 @@ class ProgressLog:
         count of records in the org)."""
         now = self.clock()
         stamp = self.elapsed()
+        ended = report["run"]["state"] != self._run_state and not report["run"]["active"]
         out = [f"{stamp} {line}" for line in self._events(report)]
         counts = self._counts(report)
         moved = counts != self._last_counts
         due = self._last_summary is None or now - self._last_summary >= self.every
         quiet = now - self._last_line >= self.quiet_every
-        if report["partitions"] and ((moved and due) or quiet):
+        if report["partitions"] and ((moved and (due or ended)) or quiet):
             out += [f"{stamp} {line}" for line in self._summary(report, extra)]
             self._last_summary = now
             self._last_counts = counts

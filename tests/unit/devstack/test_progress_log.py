@@ -146,3 +146,6 @@ def test_a_retry_and_the_run_s_end_are_events() -> None:
     )
     assert end[0] == "[00:06] run manual__demo: success"
     assert "[00:06] p1 (k2000, +inf): success: 2,000 / 2,000 loaded, 0 dead-lettered" in end
+    # The last summary was 6 s ago (< every), but a run that ended gets its final one at once.
+    assert end[-1].startswith("[00:06] total: 4,000 / 4,000 loaded (100.0% settled)")
+    assert end[-1].endswith("partitions 2 success")
