@@ -721,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         with stack:
             print(f"READY {stack.ui_url}", flush=True)
             print(f"login: {stack.username} / {stack.password}", flush=True)
+            print(f"CLI: source {stack.cli_env_path}", flush=True)
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
