@@ -21,11 +21,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from devstack.airflow_stack import REPO_ROOT, stack_processes
-from devstack.demo import parse_args
+from devstack.demo import announce, home_fate, parse_args
 from devstack.emulator_process import FAULT_PROFILES, resolve_faults
 from devstack.rest import AirflowClient
 
@@ -81,10 +82,54 @@ def test_options_come_from_arguments_or_demo_env(monkeypatch: pytest.MonkeyPatch
     assert args.run_conf == {"partitions": 3, "stagger_minutes": 0.0, "dry_run": True}
 
 
-@pytest.mark.parametrize("argv", [["--conf", "[1]"], ["--conf", "{"], ["--rows", "0"]])
+@pytest.mark.parametrize(
+    "argv", [["--conf", "[1]"], ["--conf", "{"], ["--rows", "0"], ["--log-every", "0"]]
+)
 def test_bad_options_are_refused(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         parse_args(argv)
+
+
+def test_keep_home_comes_from_the_flag_or_demo_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_args([]).keep_home is False
+    assert parse_args(["--keep-home"]).keep_home is True
+    monkeypatch.setenv("DEMO_KEEP_HOME", "1")
+    assert parse_args([]).keep_home is True
+
+
+def test_the_home_s_fate_is_said_at_start_and_at_exit(tmp_path: Path) -> None:
+    """A user must learn before and after that the dead letters go with the home."""
+    home = tmp_path / "airflow-devstack-x"
+    home.mkdir()
+    stack = SimpleNamespace(
+        home=home,
+        keep_home=None,
+        ui_url="http://127.0.0.1:1/",
+        username="admin",
+        password="pw",
+        log_dir=home / "logs",
+        cli_env_path=home / "cli.env",
+        started_in=1.0,
+    )
+    said: list[str] = []
+    announce(stack, said.append)  # type: ignore[arg-type]
+    assert (
+        f"Home        {home}  (metadata DB, task logs, dead letters): "
+        "DELETED when the demo ends; --keep-home keeps it"
+    ) in said
+    assert f"              source {home / 'cli.env'}" in said
+    stack.keep_home = True
+    said.clear()
+    announce(stack, said.append)  # type: ignore[arg-type]
+    assert any(line.endswith("kept when the demo ends (--keep-home)") for line in said)
+
+    assert home_fate(stack).startswith(f"Kept the demo's Airflow home {home} ")  # type: ignore[arg-type]
+    assert f"rm -rf {home}" in home_fate(stack)  # type: ignore[arg-type]
+    home.rmdir()
+    assert home_fate(stack) == (  # type: ignore[arg-type]
+        f"Deleted the demo's Airflow home {home} (metadata DB, task logs, dead letters); "
+        "--keep-home keeps it."
+    )
 
 
 def test_fault_profiles_resolve_to_emulator_json() -> None:
