@@ -3,7 +3,7 @@
 Why separate components instead of ``airflow standalone``: ``standalone`` forces LocalExecutor and
 SimpleAuthManager and multiplexes every component into one stdout, whereas starting scheduler,
 dag-processor, triggerer and api-server ourselves gives one log file per component, lets a test
-stop or kill one component (a Celery worker, in the distributed profile of issue 9), and keeps the
+stop or kill one component (a Celery worker, in the distributed profile), and keeps the
 executor, database and auth choices ours: the distributed profile becomes a different
 ``executor``/``database_url`` plus extra components (``celery worker``), not a different harness.
 Start-up cost is the same (``standalone`` spawns the same four processes).

@@ -1,6 +1,6 @@
 """The distributed profile: Airflow on Postgres + CeleryExecutor (Redis) with several Celery workers.
 
-Why it exists (issue 9): users outgrow one machine, and the load must run unchanged when its
+Why it exists: users outgrow one machine, and the load must run unchanged when its
 partitions land on different workers. This profile proves that on one box: the metadata DB is
 Postgres (a database of its own, created if missing), the executor is Celery with Redis as the
 broker, and two (or more) ``airflow celery worker`` processes take the partitions. Nothing in the

@@ -1,4 +1,4 @@
-"""Terminal progress report of a load run, through Airflow's REST API (issue 6, part 2).
+"""Terminal progress report of a load run, through Airflow's REST API.
 
     python -m include.dc2sf.report --url http://localhost:8080 --user admin --password ... \\
         [--dag-id datacloud_to_salesforce] [--run-id ID | --latest] [--watch SECONDS] [--json]
