@@ -67,7 +67,7 @@ def trigger_target(command: str) -> tuple[str, dict[str, object]]:
     return argv[3], conf
 
 
-def test_defaults_are_the_issue_s_demo() -> None:
+def test_defaults_are_the_documented_demo() -> None:
     args = parse_args([])
     assert (args.rows, args.accounts, args.partitions) == (200_000, 2_000, 5)
     assert args.run_conf == {"partitions": 5, "stagger_minutes": 0.1}
