@@ -34,6 +34,7 @@ import functools
 import html
 import json
 import logging
+import uuid
 from pathlib import Path
 from string import Template
 from typing import Any, ClassVar
@@ -53,7 +54,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from include.dc2sf.dag_params import run_param_default
 from include.dc2sf.dead_letter_routes import add_dead_letter_links
 from include.dc2sf.dead_letter_routes import router as dead_letter_router
 from include.dc2sf.progress_report import (
@@ -163,13 +163,30 @@ def _xcom_value(row: Any) -> Any:
     return XComModel.deserialize_value(row)
 
 
-def _stagger_default(dag_run: Any) -> float | None:
-    """``stagger_minutes`` Param default of the DAG version that made the run."""
+@functools.lru_cache(maxsize=32)
+def _stagger_default(dag_id: str, dag_version_id: str | None) -> float | None:
+    """``stagger_minutes`` Param default of the DAG version that made the run (cached per version)."""
+    from airflow.models.dag_version import DagVersion
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
     try:
-        value = run_param_default(dag_run, "stagger_minutes")
-        return float(value) if value is not None else None
+        with create_session() as session:
+            serialized = None
+            if dag_version_id:
+                version = session.get(DagVersion, uuid.UUID(dag_version_id))
+                serialized = version.serialized_dag if version else None
+            dag = (
+                serialized.dag
+                if serialized is not None
+                else SerializedDagModel.get_dag(dag_id, session=session)
+            )
+            if dag is None or "stagger_minutes" not in dag.params:
+                return None
+            value = dag.params["stagger_minutes"]
+            return float(value) if value is not None else None
     except Exception:  # the stagger is only a fallback for partitions whose sensor never ran
-        log.warning("Could not read stagger_minutes of %s", dag_run.dag_id, exc_info=True)
+        log.warning("Could not read stagger_minutes of %s", dag_id, exc_info=True)
         return None
 
 
@@ -180,7 +197,8 @@ def _stagger_minutes(dag_run: Any) -> float | None:
             return float(conf["stagger_minutes"])
         except (TypeError, ValueError):
             return None
-    return _stagger_default(dag_run)
+    version = getattr(dag_run, "created_dag_version_id", None)
+    return _stagger_default(dag_run.dag_id, str(version) if version else None)
 
 
 def _fire_times(session: Session, dag_id: str, run_id: str, waits: list[Any]) -> dict[int, Any]:

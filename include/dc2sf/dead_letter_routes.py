@@ -99,11 +99,7 @@ def run_roots(dag_run: Any) -> list[str]:
     conf = dag_run.conf if isinstance(dag_run.conf, dict) else {}
     if conf.get(ROOT_PARAM):
         roots.append(str(conf[ROOT_PARAM]))
-    try:
-        default = run_param_default(dag_run, ROOT_PARAM)
-    except Exception:  # the Param default is one candidate; conf and the built-in remain
-        log.warning("Could not read %s of %s", ROOT_PARAM, dag_run.dag_id, exc_info=True)
-        default = None
+    default = run_param_default(dag_run, ROOT_PARAM)
     if default:
         roots.append(str(default))
     roots.append(default_dead_letter_root())
