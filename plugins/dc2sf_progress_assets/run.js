@@ -104,9 +104,7 @@
         cell("Loaded", d.succeeded, "num"),
         cell("Failed", d.failed, "num"),
         cell("Retried", d.retried, "num"),
-        cell("Dead-lettered", p.dead_letter_url && p.dead_lettered ? el("a", { className: "dead-letters",
-          href: pluginRoot + p.dead_letter_url, title: "View and download this partition's dead letters",
-          text: d.dead_lettered }) : d.dead_lettered, "num"),
+        cell("Dead-lettered", d.dead_lettered, "num"),
         cell("API calls", d.api_calls, "num"),
         cell("Bulk jobs", d.jobs_in_flight + " / " + d.jobs_total, "num"),
         cell("Rate", d.rate, "num"),
@@ -123,9 +121,16 @@
     tbody.replaceChildren.apply(tbody, rows);
   }
 
-  /* Rows plan dead-lettered (NULL key) belong to no partition: a line of their own under the table,
-   * with the link to every dead-letter file of the run. */
+  /* Each partition's dead-letter count becomes the link to its files (found by the cell's label, so
+   * the table's layout stays in renderTable). Rows plan dead-lettered (NULL key) belong to no
+   * partition: a line of their own, with the link to every dead-letter file of the run. */
   function renderDeadLetters(report) {
+    report.partitions.forEach(function (p) {
+      var td = document.querySelector('#partitions tr[data-map-index="' + p.map_index + '"] td[data-label="Dead-lettered"]');
+      if (!td || !p.dead_letter_url || !p.dead_lettered) return;
+      td.replaceChildren(el("a", { className: "dead-letters", href: pluginRoot + p.dead_letter_url,
+        title: "View and download this partition's dead letters", text: p.display.dead_lettered }));
+    });
     var box = document.getElementById("dead-letters");
     var plan = report.plan_dead_letters;
     var parts = [el("a", { id: "all-dead-letters", href: pluginRoot + report.dead_letters_url,

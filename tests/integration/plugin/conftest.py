@@ -132,6 +132,15 @@ def tokens(client: Any) -> dict[str, str]:
     return result
 
 
+@pytest.fixture(scope="session")
+def dead_letters(airflow_home: Path) -> Iterator[Any]:
+    """Runs with dead letters on ``file://`` and ``memory://`` (see dead_letter_seeding.py)."""
+    import dead_letter_seeding
+
+    with dead_letter_seeding.memory_storage():
+        yield dead_letter_seeding.seed(airflow_home)
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -292,12 +301,3 @@ def scenario(airflow_home: Path) -> Scenario:
         ),
     )
     return sc
-
-
-@pytest.fixture(scope="session")
-def dead_letters(airflow_home: Path) -> Iterator[Any]:
-    """Runs with dead letters on ``file://`` and ``memory://`` (see dead_letter_seeding.py)."""
-    import dead_letter_seeding
-
-    with dead_letter_seeding.memory_storage():
-        yield dead_letter_seeding.seed(airflow_home)

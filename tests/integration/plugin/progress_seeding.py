@@ -98,10 +98,10 @@ def set_ti(
     map_index: int,
     state: str | None,
     *,
+    dag_id: str = FIXTURE_DAG_ID,
     try_number: int = 1,
     rendered_map_index: str | None = None,
     trigger_moment: dt.datetime | None = None,
-    dag_id: str = FIXTURE_DAG_ID,
 ) -> None:
     """Give one mapped TI a state (and, for a deferred sensor, its DateTimeTrigger)."""
     with create_session() as session:

@@ -19,7 +19,6 @@ import progress_browser as pb
 import progress_seeding as s
 import pytest
 from conftest import ACTIVE_RUN, PASSWORDS, REPO, Scenario
-from seeded_server import serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,6 +35,8 @@ def chromium() -> None:
 @pytest.fixture(scope="module")
 def live_server(api_app: Any, scenario: Scenario) -> Iterator[str]:
     """The same api-server app on a real port (the browser needs a socket, not a TestClient)."""
+    from seeded_server import serve
+
     with serve(api_app) as url:
         yield url
 
