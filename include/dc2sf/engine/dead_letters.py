@@ -95,6 +95,11 @@ class DeadLetterWriter:
         self.partition = partition
         self.header = tuple(header)
 
+    @classmethod
+    def for_plan(cls, root: str, run_id: str, header: Sequence[str]) -> DeadLetterWriter:
+        """The writer of rows `plan` gives up on (NULL keys): `<root>/<run>/plan/`."""
+        return cls(root, run_id, 0, header, folder_name=PLAN_FOLDER)
+
     def _chunk_prefix(self, chunk_index: int) -> str:
         return f"chunk-{chunk_index:06d}-"
 

@@ -15,12 +15,7 @@ from typing import Any
 
 from include.dc2sf import defaults
 from include.dc2sf.engine.config import LoadConfig
-from include.dc2sf.engine.dead_letters import (
-    PLAN_FOLDER,
-    DeadLetter,
-    DeadLetterWriter,
-    default_dead_letter_root,
-)
+from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter, default_dead_letter_root
 from include.dc2sf.engine.dry_run import validate_against_org
 from include.dc2sf.engine.limits import check_daily_allowance, plan_for
 from include.dc2sf.hooks.datacloud import DataCloudHook
@@ -182,12 +177,8 @@ def dead_letter_null_keys(
         )
     )
     positions = {column.name: index for index, column in enumerate(columns)}
-    writer = DeadLetterWriter(
-        params.get("dead_letter_root") or default_dead_letter_root(),
-        run_id,
-        0,
-        config.mapping.header,
-        folder_name=PLAN_FOLDER,
+    writer = DeadLetterWriter.for_plan(
+        params.get("dead_letter_root") or default_dead_letter_root(), run_id, config.mapping.header
     )
     letters = [
         DeadLetter(

@@ -167,7 +167,7 @@ def seed(home: Path) -> DeadLetterScenario:
         dag_id=DAG_ID,
     )
     # Plan: rows with a NULL key, written as planning.dead_letter_null_keys writes them.
-    plan_writer = DeadLetterWriter(f"file://{root}", FILE_RUN, 0, HEADER, folder_name=PLAN_FOLDER)
+    plan_writer = DeadLetterWriter.for_plan(f"file://{root}", FILE_RUN, HEADER)
     nulls = [_letter("", "NULL_SOURCE_KEY: key is NULL", f"no key {i}", "1", "") for i in range(2)]
     plan_file = plan_writer.write(0, 0, nulls)
     assert plan_file
