@@ -185,7 +185,8 @@ PARAMS = {
     ),
     "deferrable": Param(
         "default",
-        type="string",
+        # No `type`: the enum alone refuses a JSON true/false with "True is not one of
+        # ['default', 'yes', 'no']", which names the choices ("not of type 'string'" would not).
         enum=list(DEFERRABLE_CHOICES),
         values_display=DEFERRABLE_CHOICES,
         section=BULK_TUNING,
