@@ -43,7 +43,7 @@ With no filter the run is **refused**. To delete every record of `target_object`
 
 Examples:
 `airflow dags trigger cleanup_test_load --conf '{"marker": "Test8"}'`,
-`airflow dags trigger cleanup_test_load --conf '{"range_start": "externalOpp0400001", "range_end": "externalOpp0800001", "dry_run": true}'`.
+`airflow dags trigger cleanup_test_load --conf '{"range_start": "externalOpp0100000", "range_end": "externalOpp0200000", "dry_run": true}'`.
 
 `hard_delete: true` skips the recycle bin (needs the *Bulk API Hard Delete* permission).
 """
