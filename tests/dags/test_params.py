@@ -36,12 +36,16 @@ def params() -> dict[str, list[tuple[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def served_params() -> Any:
-    """The load DAG's params as the api-server holds them (serialised, then deserialised)."""
+def load_dag() -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(README.parent / "dags")).get_dag("datacloud_to_salesforce")
-    return DagSerialization.from_dict(DagSerialization.to_dict(dag)).params
+    return DagBag(dag_folder=str(README.parent / "dags")).get_dag("datacloud_to_salesforce")
+
+
+@pytest.fixture(scope="module")
+def served_params(load_dag: Any) -> Any:
+    """The load DAG's params as the api-server holds them (serialised, then deserialised)."""
+    return DagSerialization.from_dict(DagSerialization.to_dict(load_dag)).params
 
 
 def _trigger(served_params: Any, conf: dict[str, Any]) -> dict[str, Any]:
@@ -129,16 +133,19 @@ def test_deferrable_is_a_choice_not_a_nullable_toggle(
     [("default", "None", None), ("yes", "yes", True), ("no", "no", False)],
 )
 def test_deferrable_choice_reaches_the_load_operator(
-    choice: str, rendered: str, waits_in_triggerer: bool | None
+    load_dag: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    choice: str,
+    rendered: str,
+    waits_in_triggerer: bool | None,
 ) -> None:
     """The DAG maps "default" to None, which the operator reads as
-    `[operators] default_deferrable`; yes/no are booleans the operator parses."""
-    from airflow.dag_processing.dagbag import DagBag
-
+    `[operators] default_deferrable` (set to True here, so it cannot pass as "no"); yes/no are
+    booleans the operator parses."""
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     from include.dc2sf.operators.partition_load import PartitionLoadOperator
 
-    dag = DagBag(dag_folder=str(README.parent / "dags")).get_dag("datacloud_to_salesforce")
-    template = dag.get_task("partition.load").deferrable
+    template = load_dag.get_task("partition.load").deferrable
     text = jinja2.Environment().from_string(template).render(params={"deferrable": choice})
     assert text == rendered
     operator = PartitionLoadOperator(
@@ -150,10 +157,8 @@ def test_deferrable_choice_reaches_the_load_operator(
         mapping="{}",
         deferrable=text,
     )
-    if waits_in_triggerer is None:
-        assert operator._deferrable() is False  # the config default of this test environment
-    else:
-        assert operator._deferrable() is waits_in_triggerer
+    expected = True if waits_in_triggerer is None else waits_in_triggerer
+    assert operator._deferrable() is expected
 
 
 # --- trigger-time validation (the server's path) ------------------------------------------------
