@@ -13,7 +13,7 @@ from airflow.sdk import Param, dag, task
 from include.dc2sf import defaults
 from include.dc2sf.alerts import failure_notifiers, notify_run_failure
 from include.dc2sf.engine.cleanup import MAX_IDS_PER_JOB, MAX_IN_FLIGHT
-from include.dc2sf.trigger_form import bounded
+from include.dc2sf.trigger_form import API_NAME_PATTERN, bounded
 
 DOC_MD = """
 # Clean up a test load
@@ -48,8 +48,6 @@ Examples:
 `hard_delete: true` skips the recycle bin (needs the *Bulk API Hard Delete* permission).
 """
 
-_API_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,79}$"
-
 # Trigger-form sections, in the order the form shows them.
 WHAT_TO_DELETE = "What to delete"
 SAFETY = "Safety"
@@ -61,7 +59,7 @@ PARAMS = {
     "target_object": Param(
         defaults.TARGET_OBJECT,
         type="string",
-        pattern=_API_NAME,
+        pattern=API_NAME_PATTERN,
         section=WHAT_TO_DELETE,
         description="Salesforce object to delete records from (API name).",
     ),
@@ -75,7 +73,7 @@ PARAMS = {
     "marker_field": Param(
         "StageName",
         type="string",
-        pattern=_API_NAME,
+        pattern=API_NAME_PATTERN,
         section=WHAT_TO_DELETE,
         description="Field the marker is compared with (the seed used StageName).",
     ),
@@ -94,7 +92,7 @@ PARAMS = {
     "external_id_field": Param(
         defaults.EXTERNAL_ID_FIELD,
         type="string",
-        pattern=_API_NAME,
+        pattern=API_NAME_PATTERN,
         section=WHAT_TO_DELETE,
         description="Field range_start and range_end are compared with.",
     ),

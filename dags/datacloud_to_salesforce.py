@@ -15,7 +15,7 @@ from include.dc2sf.alerts import failure_notifiers, notify_run_failure
 from include.dc2sf.logic.packing import MAX_RECORDS_PER_JOB
 from include.dc2sf.operators.partition_load import PartitionLoadOperator
 from include.dc2sf.operators.stagger_wait import StaggerWaitSensor
-from include.dc2sf.trigger_form import bounded
+from include.dc2sf.trigger_form import API_NAME_PATTERN, bounded
 
 DOC_MD = """
 # Data Cloud → Salesforce (Bulk API 2.0)
@@ -51,8 +51,6 @@ PARTITIONS_AND_SCHEDULE = "Partitions & schedule"
 BULK_TUNING = "Bulk tuning"
 SAFETY = "Safety"
 
-_API_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,79}$"
-
 #: `deferrable` as a choice the form can show honestly (a nullable boolean is drawn as an "off"
 #: toggle). "default" reaches the operator as None: it then follows [operators] default_deferrable.
 DEFERRABLE_CHOICES = {
@@ -67,21 +65,21 @@ PARAMS = {
     "source_dmo": Param(
         defaults.SOURCE_DMO,
         type="string",
-        pattern=_API_NAME,
+        pattern=API_NAME_PATTERN,
         section=SOURCE_AND_TARGET,
         description="Data Cloud object (DMO) to read, e.g. Opportunity_Source__dlm.",
     ),
     "target_object": Param(
         defaults.TARGET_OBJECT,
         type="string",
-        pattern=_API_NAME,
+        pattern=API_NAME_PATTERN,
         section=SOURCE_AND_TARGET,
         description="Salesforce object to upsert into (API name).",
     ),
     "external_id_field": Param(
         defaults.EXTERNAL_ID_FIELD,
         type="string",
-        pattern=_API_NAME,
+        pattern=API_NAME_PATTERN,
         section=SOURCE_AND_TARGET,
         description="External ID field of target_object the upsert matches on; "
         "plan checks that it is one.",

@@ -1,4 +1,4 @@
-"""Number ranges for DAG Params that the Airflow Trigger form does not silently rewrite.
+"""Schema pieces the DAGs' Params share: API-name fields and number ranges for the Trigger form.
 
 Why: the Trigger form (Airflow 3.3) hands a number Param's top-level `minimum`/`maximum` to its
 number input, which clamps the typed value on blur: `0` typed into a field with `minimum: 1`
@@ -12,6 +12,12 @@ message ("0 is less than the minimum of 1") instead of being changed.
 from __future__ import annotations
 
 from typing import Any
+
+from include.dc2sf.logic.identifiers import MAX_API_NAME_LENGTH
+
+#: A Salesforce API name, coarsely: refused at trigger time when it cannot be one (spaces, quotes,
+#: SQL); the strict checks of include/dc2sf/logic/identifiers.py run in plan and the tasks.
+API_NAME_PATTERN = rf"^[A-Za-z][A-Za-z0-9_]{{0,{MAX_API_NAME_LENGTH - 1}}}$"
 
 
 def bounded(
