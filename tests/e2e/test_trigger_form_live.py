@@ -226,7 +226,9 @@ def test_trigger_form_sections_fill_and_submit(live_env: LiveEnv, driver: Any) -
     assert type_into(driver, "range_end", RANGE_END) == RANGE_END
     shot(driver, "partitions-and-schedule")
 
-    # ... and is refused with the schema's message when submitted, creating no run.
+    # ... and is refused with the schema's message when submitted, creating no run. (This, not
+    # the displayed value read above, is what proves the form kept the 0: a clamped 1 would have
+    # been accepted and created a run.)
     before = _run_ids(client)
     submit(driver)
     message = pb.wait_until(
