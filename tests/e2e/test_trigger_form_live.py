@@ -160,6 +160,17 @@ def submit(driver: Any) -> None:
         "//*[contains(@class,'chakra-dialog__content')]//button[normalize-space(.)='Trigger']",
     )
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    # A toast of an earlier refusal can lie over the button for a few seconds: wait, as a user
+    # would, until nothing covers it.
+    pb.wait_until(
+        lambda: driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);"
+            "return top !== null && arguments[0].contains(top);",
+            button,
+        ),
+        timeout=30,
+    )
     button.click()
 
 
@@ -239,8 +250,10 @@ def test_trigger_form_sections_fill_and_submit(live_env: LiveEnv, driver: Any) -
     assert _run_ids(client) == before
 
     open_section(driver, "Partitions & schedule")
+    # The refusal kept what was typed (stagger_minutes did not go back to its default 90).
+    assert field(driver, "stagger_minutes").get_attribute("value") == "0"
+    assert field(driver, "range_end").get_attribute("value") == RANGE_END
     assert type_into(driver, "partitions", TYPED["partitions"]) == "2"
-    assert type_into(driver, "stagger_minutes", "0") == "0"  # still 0, not back to 90
     open_section(driver, "Bulk tuning")
     assert "Rows per Data Cloud query page" in help_text(driver, "page_size")
     assert type_into(driver, "records_per_job", TYPED["records_per_job"]) == "500"
