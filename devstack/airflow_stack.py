@@ -3,7 +3,7 @@
 Why separate components instead of ``airflow standalone``: ``standalone`` forces LocalExecutor and
 SimpleAuthManager and multiplexes every component into one stdout, whereas starting scheduler,
 dag-processor, triggerer and api-server ourselves gives one log file per component, lets a test
-stop or kill one component (a Celery worker, in the distributed profile of issue 9), and keeps the
+stop or kill one component (a Celery worker, in the distributed profile), and keeps the
 executor, database and auth choices ours: the distributed profile becomes a different
 ``executor``/``database_url`` plus extra components (``celery worker``), not a different harness.
 Start-up cost is the same (``standalone`` spawns the same four processes).
@@ -38,6 +38,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -63,7 +64,7 @@ from devstack.processes import (
     stop_all,
     tail,
 )
-from devstack.rest import AirflowClient
+from devstack.rest import AirflowApiError, AirflowClient
 from devstack.settings_loader import (
     AirflowSettings,
     PoolSpec,
@@ -84,6 +85,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SIMPLE_AUTH_MANAGER = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 )
+#: The shell file in every stack's home that points a terminal's CLI at the stack.
+CLI_ENV_FILE = "cli.env"
 
 #: Intervals that make a fresh DAG file show up and a run progress within seconds instead of
 #: minutes, at the cost of more frequent (cheap, single-process) parsing. Names checked against
@@ -112,6 +115,15 @@ MODEST_CONFIG: dict[str, str] = {
 
 class StackError(RuntimeError):
     """The stack could not start (the message carries the failing component's log tail)."""
+
+
+class PortTaken(StackError):
+    """The api-server's port, free when chosen, was bound by another process before the
+    api-server got to it (~10 s of imports later on a busy machine)."""
+
+
+#: How often start-up picks another api-server port after losing that race.
+PORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -199,6 +211,7 @@ class AirflowStack:
         self.stack_id = stack_id or uuid.uuid4().hex
         self.username = username
         self.password = password or secrets.token_urlsafe(12)
+        self._fixed_port = api_port is not None
         self.api_port = api_port or free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.executor = executor
@@ -220,7 +233,8 @@ class AirflowStack:
         if not airflow:
             raise StackError(f"no `airflow` executable next to {sys.executable} or on PATH")
         self.airflow = airflow
-        self.env = self._build_env(config or {}, env or {}, fast)
+        self._env_args = (dict(config or {}), dict(env or {}), fast)
+        self.env = self._build_env(*self._env_args)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
         self._client: AirflowClient | None = None
@@ -297,6 +311,51 @@ class AirflowStack:
         env.update(extra_env)
         return env
 
+    @property
+    def cli_env_path(self) -> Path:
+        """``source`` this file in a shell to run the CLIs against this stack (see
+        :meth:`cli_env`)."""
+        return self.home / CLI_ENV_FILE
+
+    def cli_env(self) -> dict[str, str]:
+        """What a terminal needs for ``airflow ...`` and ``python -m include.dc2sf.report``
+        against this stack: the components' own Airflow environment (home, config, connections),
+        plus the report's ``AIRFLOW_URL`` / ``AIRFLOW_USER`` / ``AIRFLOW_PASSWORD``.
+
+        Why the whole environment and not just ``AIRFLOW_HOME``: the stack's configuration lives
+        in environment variables (so a test can never pick up a stale ``airflow.cfg``), and
+        without them the CLI would read a default ``airflow.cfg``: wrong DAGs folder, no Fernet key
+        for the variables, no connections.
+        """
+        env = {k: v for k, v in self.env.items() if k.startswith("AIRFLOW")}
+        env.update(
+            AIRFLOW_URL=self.api_url, AIRFLOW_USER=self.username, AIRFLOW_PASSWORD=self.password
+        )
+        return env
+
+    def write_cli_env(self) -> Path:
+        """Write :attr:`cli_env_path` (owner-only: it holds the admin password and the keys).
+
+        Like the stack's own processes, the shell first drops every inherited ``AIRFLOW*``
+        variable (a Makefile-exported ``AIRFLOW_HOME=.airflow`` would otherwise win), then puts the
+        venv's ``bin`` first on ``PATH`` (``airflow``, ``python``) and the repo on ``PYTHONPATH``
+        (``include.*`` imports from any directory).
+        """
+        lines = [
+            "# Source this file (bash/zsh) to point `airflow ...` and",
+            "# `python -m include.dc2sf.report` at the devstack Airflow in this directory.",
+            "# Written by devstack.airflow_stack; deleted with the directory.",
+            'for name in $(env | sed -n "s/^\\(AIRFLOW[A-Za-z0-9_]*\\)=.*/\\1/p"); do unset "$name"; done',
+            *(f"export {k}={shlex.quote(v)}" for k, v in sorted(self.cli_env().items())),
+            f'export PATH={shlex.quote(str(self.bin_dir))}:"$PATH"',
+            f"export PYTHONPATH={shlex.quote(str(REPO_ROOT))}" + '"${PYTHONPATH:+:$PYTHONPATH}"',
+        ]
+        path = self.cli_env_path
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
     def components(self) -> list[Component]:
         """What runs. Log serving is skipped: with everything on one machine the api-server reads
         task logs from the shared log folder, and two fewer processes matter on 2 cores."""
@@ -337,7 +396,12 @@ class AirflowStack:
 
     def start(self) -> AirflowStack:
         """Migrate the database, start the components, wait for health and the DAGs, apply pools
-        and variables. On any failure (Ctrl-C included) everything started is stopped."""
+        and variables. On any failure (Ctrl-C included) everything started is stopped.
+
+        A port chosen free can be taken by another process before the api-server binds it (other
+        stacks start on the same machine): then the components are stopped and started again on
+        another port, up to :data:`PORT_ATTEMPTS` times, unless the caller fixed the port.
+        """
         began = time.monotonic()
         deadline = began + self.start_timeout
         try:
@@ -346,9 +410,17 @@ class AirflowStack:
             self._say(f"Airflow home {self.home}; migrating the metadata database")
             self._migrate(timeout=max(30.0, deadline - time.monotonic()))
             self.timings["migrated"] = time.monotonic() - began
-            for component in self.components():
-                self.start_component(component)
-            self._wait_healthy(deadline)
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                try:
+                    self._start_components(deadline)
+                    break
+                except PortTaken:
+                    if self._fixed_port or attempt == PORT_ATTEMPTS:
+                        raise
+                    self._say(f"api-server port {self.api_port} was taken meanwhile; another one")
+                    self._stop_processes()
+                    self._procs.clear()
+                    self._use_port(free_port())
             self.timings["healthy"] = time.monotonic() - began
             self._apply_settings()
             for dag_id in self.dag_ids:
@@ -363,6 +435,18 @@ class AirflowStack:
         self.started_in = time.monotonic() - began
         self._say(f"Airflow up in {self.started_in:.0f}s at {self.ui_url}")
         return self
+
+    def _start_components(self, deadline: float) -> None:
+        self.write_cli_env()
+        for component in self.components():
+            self.start_component(component)
+        self._wait_healthy(deadline)
+
+    def _use_port(self, port: int) -> None:
+        """Move the stack to another api-server port (the URL is in every component's config)."""
+        self.api_port = port
+        self.api_url = f"http://127.0.0.1:{port}"
+        self.env = self._build_env(*self._env_args)
 
     def _migrate(self, *, timeout: float) -> None:
         """``airflow db migrate``, or a copy of a database migrated earlier by the same Airflow.
@@ -421,6 +505,12 @@ class AirflowStack:
 
     def _stop(self) -> None:
         try:
+            self._stop_processes()
+        finally:
+            self._remove_home()
+
+    def _stop_processes(self) -> None:
+        try:
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -429,7 +519,6 @@ class AirflowStack:
             for log in self._logs.values():
                 log.close()
             self._logs.clear()
-            self._remove_home()
 
     def _remove_home(self) -> None:
         keep = self.keep_home if self.keep_home is not None else self._failed
@@ -445,14 +534,22 @@ class AirflowStack:
         for name, proc in self._procs.items():
             code = proc.poll()
             if code is not None:
-                raise StackError(
-                    f"{name} exited with {code} during start-up; log tail:\n"
-                    f"{tail(self.log_dir / f'{name}.log', 40)}"
+                log = tail(self.log_dir / f"{name}.log", 40)
+                error = (
+                    PortTaken
+                    if name == "api-server" and "address already in use" in log
+                    else StackError
                 )
+                raise error(f"{name} exited with {code} during start-up; log tail:\n{log}")
 
     def _wait_healthy(self, deadline: float) -> None:
         """Wait for the api-server to answer and report the scheduler, dag-processor and
-        triggerer healthy (they heartbeat into the DB, so this also proves the DB works)."""
+        triggerer healthy (they heartbeat into the DB, so this also proves the DB works).
+
+        Healthy is not enough when another stack's api-server took our port first: it answers
+        for its own components until ours dies on the bind. Only our server accepts our admin's
+        password (each stack writes its own), so a login proves the answer is ours.
+        """
         want = {"metadatabase", "scheduler", "triggerer", "dag_processor"}
         last: Any = None
         while time.monotonic() < deadline:
@@ -461,9 +558,12 @@ class AirflowStack:
                 health = self.client.health()
                 last = {k: (v or {}).get("status") for k, v in health.items()}
                 if all(last.get(k) == "healthy" for k in want):
+                    self.client.token(refresh=True)
                     return
             except httpx.HTTPError as exc:
                 last = repr(exc)
+            except AirflowApiError as exc:
+                last = f"{self.api_url} is not this stack's api-server ({exc})"
             time.sleep(0.5)
         raise StackError(f"Airflow not healthy after {self.start_timeout:.0f}s: {last}")
 
@@ -621,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         with stack:
             print(f"READY {stack.ui_url}", flush=True)
             print(f"login: {stack.username} / {stack.password}", flush=True)
+            print(f"CLI: source {stack.cli_env_path}", flush=True)
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:

@@ -3,7 +3,8 @@
     make demo                                   # 200,000 rows, 5 partitions, 6 s stagger
     make demo DEMO_ARGS="--rows 2000000 --accounts 20000 --partitions 10 --stagger 0.5"
     make demo DEMO_ARGS="--faults light"        # or heavy, inline JSON, a file
-    make demo DEMO_ARGS="--hold"                # keep Airflow up afterwards to explore the UI
+    make demo DEMO_ARGS="--hold"                # keep Airflow up afterwards (UI, CLI)
+    make demo DEMO_ARGS="--keep-home"           # keep the home (dead letters, logs) at exit
 
 What it does: starts the Salesforce/Data Cloud emulator with seeded rows (``python -m emulator
 serve``), starts a real Airflow (``devstack.AirflowStack``: scheduler, dag-processor, triggerer,
@@ -13,7 +14,20 @@ the terminal until the run ends, and prints the reconciliation: the run's ``reco
 the org's Opportunity count against the source rows. Ctrl-C (or SIGTERM) stops everything it
 started. Every option also reads a ``DEMO_*`` environment variable (``DEMO_ROWS=...``).
 
-Exit status: 0 when the run succeeded and the org holds every row, 1 otherwise, 130 on Ctrl-C.
+Why a throwaway home and not the repo's ``.airflow``: a demo must start from an empty metadata DB
+and must not mix its runs with the tests' or a developer's. The price is that a terminal's CLI
+does not know where it is, so the demo prints ``source <home>/cli.env`` (written by
+:class:`~devstack.airflow_stack.AirflowStack`): pasted into another terminal, it points ``airflow``
+and ``python -m include.dc2sf.report`` at the demo, and the README's commands work as written. The
+home (and its dead letters) is deleted when the demo ends, which it says when it starts and at
+exit; ``--keep-home`` keeps it (so does a load that was not exact, for its logs).
+
+Output: on a terminal, the progress report redrawn in place; elsewhere (CI, a pipe) one line per
+change of the run's or a partition's state and a short summary at most every ``--log-every``
+seconds (:mod:`devstack.progress_log`).
+
+Exit status: 0 when the run succeeded and the org holds every row, 1 otherwise (also when a held
+demo is ended with Ctrl-C: holding is its normal end), 130 on Ctrl-C before the run has ended.
 """
 
 from __future__ import annotations
@@ -32,17 +46,22 @@ import httpx
 
 from devstack.airflow_stack import AirflowStack
 from devstack.emulator_process import FAULT_PROFILES, EmulatorProcess
+from devstack.progress_log import ProgressLog
 from devstack.rest import AirflowClient, RunTimeout
+from include.dc2sf.progress_report import render_text
+from include.dc2sf.report import ReportError, fetch_report
 
 DAG_ID = "datacloud_to_salesforce"
-LOAD_TASK = "partition.load"
-WAIT_TASK = "partition.wait"
 TARGET_TABLE = "Opportunity"
 SOURCE_TABLE = "Opportunity_Source__dlm"
 
 
 def _env(name: str, default: Any) -> Any:
     return os.environ.get(f"DEMO_{name.upper()}", default)
+
+
+def _flag(name: str) -> bool:
+    return str(_env(name, "")).lower() not in ("", "0", "false", "no")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -78,15 +97,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--poll", type=float, default=float(_env("poll", 3.0)))
     parser.add_argument(
+        "--log-every",
+        type=float,
+        default=float(_env("log_every", 15.0)),
+        help="when output is not a terminal: seconds between progress summaries",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=float(_env("timeout", 3600)), help="seconds"
     )
     parser.add_argument(
         "--hold",
         action="store_true",
-        default=_env("hold", "") not in ("", "0", "false"),
-        help="keep everything running after the run until Ctrl-C (to explore the UI)",
+        default=_flag("hold"),
+        help="keep everything running after the run until Ctrl-C (to explore the UI and the CLI)",
     )
-    parser.add_argument("--keep-home", action="store_true", help="keep the Airflow home")
+    parser.add_argument(
+        "--keep-home",
+        action="store_true",
+        default=_flag("keep_home"),
+        help="keep the demo's Airflow home (metadata DB, task logs, dead letters) after it ends",
+    )
     args = parser.parse_args(argv)
     try:
         extra = json.loads(args.conf)
@@ -97,6 +127,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.run_conf = {"partitions": args.partitions, "stagger_minutes": args.stagger, **extra}
     if args.rows < 1:
         parser.error("--rows must be positive")
+    if args.log_every <= 0:
+        parser.error("--log-every must be positive")
     return args
 
 
@@ -112,50 +144,70 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 class ProgressView:
-    """Draws the run's progress: the team's report (``include.dc2sf.report``) when it is there and
-    answers, else a compact table of our own from the ``progress`` XComs. Either way one line of
-    emulator counts follows, since that is the ground truth of what reached the org."""
+    """Shows the run's progress as the progress report (``include.dc2sf.report``) has it.
+
+    On a terminal: the report's text, redrawn in place like ``watch``, plus a line of emulator
+    counts (the ground truth of what reached the org). Elsewhere (CI, a pipe): the event and
+    summary lines of :class:`~devstack.progress_log.ProgressLog`. Either way, why a task try
+    failed is printed as it happens.
+    """
 
     def __init__(
-        self, stack: AirflowStack, emulator: EmulatorProcess, run_id: str, rows: int
+        self,
+        stack: AirflowStack,
+        emulator: EmulatorProcess,
+        run_id: str,
+        rows: int,
+        *,
+        log_every: float,
+        out: Callable[[str], None] = _say,
     ) -> None:
         self.stack = stack
         self.client: AirflowClient = stack.client
         self.emulator = emulator
         self.run_id = run_id
         self.rows = rows
+        self.out = out
         self.tty = sys.stdout.isatty()
-        self._last_line = ""
-        self._last_print = 0.0
-        self._report = _import_report()
-        self._report_http: httpx.Client | None = None
+        self.log = ProgressLog(every=log_every)
+        self._http = httpx.Client(base_url=stack.api_url, timeout=30.0)
         self._reported: set[tuple[str, int, int]] = set()
         self._notes: list[str] = []
-        self.started = time.monotonic()
+        self._report_error: str | None = None
 
     def close(self) -> None:
-        if self._report_http is not None:
-            self._report_http.close()
+        self._http.close()
 
     def __call__(self, run: dict[str, Any]) -> None:
         self._report_failures()
-        body = self._team_report() or self._own_table()
+        report = self._fetch()
         counts = self._counts_line()
         if self.tty:
-            # Redraw in place: home + clear, like `watch`.
+            body = render_text(report, server_url=self.stack.api_url) if report else ""
             notes = "\n".join(self._notes[-3:])
             sys.stdout.write("\x1b[H\x1b[2J" + body + "\n\n" + counts + "\n")
             if notes:
                 sys.stdout.write("\n" + notes + "\n")
             sys.stdout.write(f"\nUI {self.stack.ui_url}   Ctrl-C stops everything\n")
             sys.stdout.flush()
-            return
-        # Logs (CI, a pipe): a line when something changed, at most every 15 s.
-        line = f"{self._elapsed()} run {run.get('state')}  {self._states()}  {counts}"
-        now = time.monotonic()
-        if line != self._last_line and now - self._last_print >= 15:
-            _say(line)
-            self._last_line, self._last_print = line, now
+        elif report is not None:
+            for line in self.log.lines(report, extra=counts):
+                self.out(line)
+
+    def _fetch(self) -> dict[str, Any] | None:
+        """The run's report, or None for this poll (a dropped connection, a report error: the
+        next poll tries again; a new kind of error is printed once)."""
+        try:
+            self._http.headers["Authorization"] = f"Bearer {self.client.token()}"
+            return fetch_report(self._http, DAG_ID, self.run_id)
+        except httpx.TransportError:
+            return None
+        except (httpx.HTTPError, ReportError, ValueError, KeyError) as exc:
+            message = f"(progress report unavailable: {exc!r})"
+            if message != self._report_error:
+                self._report_error = message
+                self.out(message)
+            return None
 
     def _report_failures(self) -> None:
         """Print why a task try failed, once per try, as it happens: a newcomer watching the
@@ -175,109 +227,19 @@ class ProgressView:
             shown = "\n".join((errors or lines)[-6:])
             self._notes.append(f"! {ti['task_id']}[{key[1]}] try {tries} {ti['state']}:\n{shown}")
             if not self.tty:
-                _say(self._notes[-1])
-
-    def _elapsed(self) -> str:
-        seconds = int(time.monotonic() - self.started)
-        return f"[{seconds // 60:02d}:{seconds % 60:02d}]"
-
-    def _team_report(self) -> str | None:
-        if self._report is None:
-            return None
-        try:
-            if self._report_http is None:
-                self._report_http = httpx.Client(base_url=self.stack.api_url, timeout=30.0)
-            self._report_http.headers["Authorization"] = f"Bearer {self.client.token()}"
-            report = self._report.fetch_report(self._report_http, DAG_ID, self.run_id)
-            return str(self._report.render_text(report, server_url=self.stack.api_url))
-        except httpx.TransportError:
-            return None  # a dropped keep-alive connection: the next poll tries again
-        except Exception as exc:  # a newer/older report module must not end the demo
-            self._report = None
-            _say(f"(include.dc2sf.report failed: {exc!r}; using the built-in table)")
-            return None
-
-    def _states(self) -> str:
-        """``plan success, wait 3 deferred, load 2 running ...``: the run at a glance."""
-        tally: dict[str, dict[str, int]] = {}
-        for ti in self.client.task_instances(DAG_ID, self.run_id):
-            name = ti["task_id"].rsplit(".", 1)[-1]
-            state = ti.get("state") or "none"
-            tally.setdefault(name, {}).setdefault(state, 0)
-            tally[name][state] += 1
-        return ", ".join(
-            f"{name} " + "/".join(f"{n} {state}" for state, n in states.items())
-            for name, states in tally.items()
-        )
-
-    def _own_table(self) -> str:
-        waits = {
-            ti["map_index"]: ti
-            for ti in self.client.mapped_task_instances(DAG_ID, self.run_id, WAIT_TASK)
-        }
-        loads = self.client.mapped_task_instances(DAG_ID, self.run_id, LOAD_TASK)
-        header = f"{'partition':<34} {'state':<11} {'processed':>10} {'loaded':>10} {'dead':>6} {'retried':>8} {'jobs':>5} {'rows/s':>8}"
-        lines = [f"{DAG_ID}  run {self.run_id}  {self._elapsed()}", header]
-        for ti in loads:
-            index = ti["map_index"]
-            progress = (
-                self.client.xcom(DAG_ID, self.run_id, LOAD_TASK, "progress", map_index=index) or {}
-            )
-            state = ti.get("state") or (waits.get(index) or {}).get("state") or "waiting"
-            if state in ("scheduled", "queued", None) and (waits.get(index) or {}).get("state") in (
-                "deferred",
-                "running",
-                "scheduled",
-            ):
-                state = "waiting"
-            label = (ti.get("rendered_map_index") or f"p{index}")[:34]
-            lines.append(
-                f"{label:<34} {state:<11} "
-                f"{_n(progress.get('processed')):>10} {_n(progress.get('succeeded')):>10} "
-                f"{_n(progress.get('dead_lettered')):>6} {_n(progress.get('retried')):>8} "
-                f"{_n(progress.get('jobs_total', progress.get('jobs'))):>5} "
-                f"{_n(progress.get('rate_per_second')):>8}"
-            )
-        if not loads:
-            lines.append("(planning partitions...)")
-        return "\n".join(lines)
+                self.out(f"{self.log.elapsed()} {self._notes[-1]}")
 
     def _counts_line(self) -> str:
         try:
             tables = self.emulator.counts()["tables"]
         except httpx.HTTPError as exc:
             return f"emulator: unreachable ({exc.__class__.__name__})"
-        loaded = tables.get(TARGET_TABLE, 0)
-        running = tables.get("bulk2_jobs_InProgress", 0) + tables.get(
-            "bulk2_jobs_UploadComplete", 0
-        )
-        percent = 100.0 * loaded / self.rows if self.rows else 0.0
+        loaded = int(tables.get(TARGET_TABLE, 0))
+        complete, failed = (tables.get(f"bulk2_jobs_{s}", 0) for s in ("JobComplete", "Failed"))
         return (
-            f"org: {loaded:,} / {self.rows:,} Opportunities ({percent:.1f}%), "
-            f"Bulk jobs running {running}, complete {tables.get('bulk2_jobs_JobComplete', 0)}, "
-            f"failed {tables.get('bulk2_jobs_Failed', 0)}"
+            f"org: {loaded:,} / {self.rows:,} {TARGET_TABLE} records, "
+            f"Bulk jobs {complete} complete / {failed} failed"
         )
-
-
-def _n(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _import_report() -> Any:
-    """``include.dc2sf.report`` if this checkout has it (it arrived with a later issue)."""
-    try:
-        from include.dc2sf import report
-    except Exception:
-        return None
-    if not all(hasattr(report, name) for name in ("fetch_report", "render_text")):
-        return None
-    return report
 
 
 # -- the demo ------------------------------------------------------------------------------------
@@ -319,7 +281,43 @@ def reconciliation(
     return "\n".join(lines), exact
 
 
+def announce(stack: AirflowStack, out: Callable[[str], None]) -> None:
+    """Where the demo's Airflow is and how to reach it from a browser and from another terminal."""
+    fate = (
+        "kept when the demo ends (--keep-home)"
+        if stack.keep_home
+        else "DELETED when the demo ends; --keep-home keeps it"
+    )
+    out("")
+    out(f"Airflow UI  {stack.ui_url}")
+    out(f"Login       {stack.username} / {stack.password}")
+    out(f"Home        {stack.home}  (metadata DB, task logs, dead letters): {fate}")
+    out(f"Logs        {stack.log_dir}")
+    out("CLI         in another terminal, paste:")
+    out(f"              source {stack.cli_env_path}")
+    out("            then `airflow ...` and `python -m include.dc2sf.report ...` (README) use this")
+    out("            demo: it exports AIRFLOW_HOME, the demo's Airflow config and connections,")
+    out("            .venv/bin on PATH, the repo on PYTHONPATH, AIRFLOW_URL/USER/PASSWORD")
+    out(f"Started in  {stack.started_in:.0f}s; Ctrl-C stops everything")
+    out("")
+
+
+def home_fate(stack: AirflowStack) -> str:
+    """What became of the home, said at exit: it holds the dead letters a user may want."""
+    if stack.home.exists():
+        return (
+            f"Kept the demo's Airflow home {stack.home} (metadata DB, task logs, dead letters); "
+            f"remove it with: rm -rf {stack.home}"
+        )
+    return (
+        f"Deleted the demo's Airflow home {stack.home} (metadata DB, task logs, dead letters); "
+        "--keep-home keeps it."
+    )
+
+
 def run_demo(args: argparse.Namespace, out: Callable[[str], None] = _say) -> int:
+    """The demo; 0 when the load is exact, 1 otherwise. Ctrl-C while holding ends it with that
+    status (holding is its normal end); Ctrl-C before raises KeyboardInterrupt."""
     began = time.monotonic()
     out(
         f"Seeding the emulator: {args.rows:,} rows, {args.accounts:,} accounts "
@@ -340,39 +338,51 @@ def run_demo(args: argparse.Namespace, out: Callable[[str], None] = _say) -> int
             dag_ids=[DAG_ID],
             keep_home=True if args.keep_home else None,
         )
-        with stack:
-            out("")
-            out(f"Airflow UI  {stack.ui_url}")
-            out(f"Login       {stack.username} / {stack.password}")
-            out(f"Logs        {stack.log_dir}  (task logs under {stack.home / 'logs'})")
-            out(f"Started in  {stack.started_in:.0f}s; Ctrl-C stops everything")
-            out("")
-            client = stack.client
-            run = client.trigger(DAG_ID, args.run_conf, note="make demo")
-            run_id = run["dag_run_id"]
-            out(f"Triggered {DAG_ID} run {run_id} with conf {json.dumps(args.run_conf)}")
-            view = ProgressView(stack, emulator, run_id, args.rows)
-            try:
-                finished = client.wait_for_run(
-                    DAG_ID, run_id, timeout=args.timeout, poll=args.poll, on_poll=view
-                )
-            except RunTimeout as exc:
-                out(f"Gave up waiting: {exc}")
-                finished = client.get_run(DAG_ID, run_id)
-            finally:
-                view.close()
-            text, exact = reconciliation(client, emulator, finished, args.rows)
-            out(text)
-            if not exact and stack.keep_home is None:
-                stack.keep_home = True
-                out(f"Kept {stack.home} (task logs) for a look at what went wrong.")
-            took = dt.timedelta(seconds=int(time.monotonic() - began))
-            out(f"Demo finished in {took} ({'exact' if exact else 'NOT exact'}).")
-            if args.hold:
-                out(f"Holding: UI at {stack.ui_url} until Ctrl-C.")
-                while True:
-                    time.sleep(3600)
+        try:
+            with stack:
+                exact = _load(args, stack, emulator, out, began)
+                if args.hold:
+                    out(f"Holding: UI at {stack.ui_url} until Ctrl-C.")
+                    try:
+                        while True:
+                            time.sleep(3600)
+                    except KeyboardInterrupt:
+                        out("\nCtrl-C: stopping the demo.")
+        finally:
+            out(home_fate(stack))
     return 0 if exact else 1
+
+
+def _load(
+    args: argparse.Namespace,
+    stack: AirflowStack,
+    emulator: EmulatorProcess,
+    out: Callable[[str], None],
+    began: float,
+) -> bool:
+    """Trigger the load, show its progress, print the reconciliation; True when exact."""
+    announce(stack, out)
+    client = stack.client
+    run = client.trigger(DAG_ID, args.run_conf, note="make demo")
+    run_id = run["dag_run_id"]
+    out(f"Triggered {DAG_ID} run {run_id} with conf {json.dumps(args.run_conf)}")
+    view = ProgressView(stack, emulator, run_id, args.rows, log_every=args.log_every, out=out)
+    try:
+        finished = client.wait_for_run(
+            DAG_ID, run_id, timeout=args.timeout, poll=args.poll, on_poll=view
+        )
+    except RunTimeout as exc:
+        out(f"Gave up waiting: {exc}")
+        finished = client.get_run(DAG_ID, run_id)
+    finally:
+        view.close()
+    text, exact = reconciliation(client, emulator, finished, args.rows)
+    out(text)
+    if not exact and stack.keep_home is None:
+        stack.keep_home = True
+    took = dt.timedelta(seconds=int(time.monotonic() - began))
+    out(f"Demo finished in {took} ({'exact' if exact else 'NOT exact'}).")
+    return exact
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """The distributed profile: Airflow on Postgres + CeleryExecutor (Redis) with several Celery workers.
 
-Why it exists (issue 9): users outgrow one machine, and the load must run unchanged when its
+Why it exists: users outgrow one machine, and the load must run unchanged when its
 partitions land on different workers. This profile proves that on one box: the metadata DB is
 Postgres (a database of its own, created if missing), the executor is Celery with Redis as the
 broker, and two (or more) ``airflow celery worker`` processes take the partitions. Nothing in the
@@ -405,6 +405,7 @@ def _serve(args: argparse.Namespace) -> int:
             queue=stack.queue,
             workers=stack.worker_names,
             logs=str(stack.log_dir),
+            cli_env=str(stack.cli_env_path),
         )
         _state_file(home).write_text(json.dumps(state, indent=2))
         print(f"READY {json.dumps(state)}", flush=True)
@@ -456,8 +457,9 @@ def _up(args: argparse.Namespace) -> int:
                 f"  Postgres database {state['database']}, Celery queue {state['queue']}, "
                 f"workers {', '.join(state['workers'])}\n"
                 f"  emulator {state.get('emulator', '(none)')}; logs {state['logs']}\n"
-                f"  trigger: curl ... /api/v2/dags/datacloud_to_salesforce/dagRuns or the UI; "
-                f"stop: make down-distributed"
+                f"  CLI (airflow ..., python -m include.dc2sf.report ...): "
+                f"source {state['cli_env']}\n"
+                f"  stop: make down-distributed"
             )
             return 0
         time.sleep(1.0)

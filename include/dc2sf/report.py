@@ -1,4 +1,4 @@
-"""Terminal progress report of a load run, through Airflow's REST API (issue 6, part 2).
+"""Terminal progress report of a load run, through Airflow's REST API.
 
     python -m include.dc2sf.report --url http://localhost:8080 --user admin --password ... \\
         [--dag-id datacloud_to_salesforce] [--run-id ID | --latest] [--watch SECONDS] [--json]
@@ -13,9 +13,21 @@ construction. If the plugin is not installed on that deployment, it reads the pu
 same :func:`include.dc2sf.progress_report.build_report`. Either way the text is rendered from the
 JSON report alone (:func:`render_text`).
 
-Credentials: a JWT from ``POST /auth/token`` (``--user``/``--password``, the password also from
-``$AIRFLOW_PASSWORD``), or a ready Bearer token (``--token`` / ``$AIRFLOW_API_TOKEN``, e.g. an
-Astro Deployment API token). Neither is ever printed.
+Server and credentials: ``--url`` (or ``$AIRFLOW_URL``), then a JWT from ``POST /auth/token``
+(``--user`` or ``$AIRFLOW_USER``, the password from ``$AIRFLOW_PASSWORD`` or ``--password``), or a
+ready Bearer token (``--token`` / ``$AIRFLOW_API_TOKEN``, e.g. an Astro Deployment API token).
+Neither is ever printed.
+
+Exit status, so a script or a monitor can tell "fix the command" from "try again later":
+
+* 0: the report was printed (whatever the run's own state);
+* 2: the command needs fixing: missing or rejected credentials, no access to the DAG, unknown DAG
+  or run, a server that does not answer like Airflow, bad options (argparse's usage errors are 2
+  too);
+* 3: the server could not be reached (refused, DNS, TLS, timeout) or answered with a server error;
+* 130: interrupted (Ctrl-C).
+
+A reader that goes away (``| head``) ends the report quietly with 0.
 """
 
 from __future__ import annotations
@@ -24,11 +36,12 @@ import argparse
 import datetime as dt
 import json
 import os
+import ssl
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -47,10 +60,20 @@ from include.dc2sf.progress_report import (
 
 PLUGIN_PREFIX = "/dc2sf"
 PAGE_SIZE = 100
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
 
 
 class ReportError(RuntimeError):
-    """A problem the user can act on (bad credentials, unknown run, unreachable server)."""
+    """A problem the user fixes in the command: credentials, access, DAG or run id, URL."""
+
+    exit_code = EXIT_USAGE
+
+
+class ServerUnavailable(ReportError):
+    """The server answered with a 5xx: nothing to fix in the command, try again later."""
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 def _q(value: str) -> str:
@@ -62,10 +85,24 @@ def _check(response: httpx.Response, what: str) -> httpx.Response:
         raise ReportError(f"{what}: not authenticated (401); check --user/--password or --token")
     if response.status_code == 403:
         raise ReportError(f"{what}: this user has no access to the DAG (403)")
+    if response.status_code >= 500:
+        raise ServerUnavailable(f"{what}: the server answered {response.status_code}; try again")
     if response.status_code >= 400:
         detail = response.text[:300]
         raise ReportError(f"{what}: HTTP {response.status_code}: {detail}")
     return response
+
+
+def _json(response: httpx.Response, what: str) -> Any:
+    """The body of a checked response; a page that is not JSON means ``--url`` is not Airflow's
+    api-server (or misses its ``[api] base_url`` path)."""
+    try:
+        return _check(response, what).json()
+    except ValueError:
+        raise ReportError(
+            f"{what}: {response.url} did not answer with JSON; is --url the Airflow api-server "
+            "(including any [api] base_url path)?"
+        ) from None
 
 
 def authenticate(
@@ -74,13 +111,18 @@ def authenticate(
     """Sets the client's Bearer token: the given one, or a JWT from ``POST /auth/token``."""
     if not token:
         if not user or password is None:
-            raise ReportError("give --user and --password (or $AIRFLOW_PASSWORD), or --token")
+            raise ReportError(
+                "no credentials: give --user (or $AIRFLOW_USER) with $AIRFLOW_PASSWORD "
+                "(or --password), or --token (or $AIRFLOW_API_TOKEN)"
+            )
         response = client.post("/auth/token", json={"username": user, "password": password})
         if response.status_code in (400, 401):
             raise ReportError(
                 f"login as {user!r} failed ({response.status_code}): wrong user or password"
             )
-        token = _check(response, "login").json()["access_token"]
+        token = _json(response, "login").get("access_token")
+        if not token:
+            raise ReportError(f"login at {response.url} answered without an access token")
     client.headers["Authorization"] = f"Bearer {token}"
 
 
@@ -105,9 +147,13 @@ def latest_run_id(client: httpx.Client, dag_id: str) -> str:
         response = client.get(
             f"/api/v2/dags/{_q(dag_id)}/dagRuns", params={"order_by": "-run_after", "limit": 1}
         )
-        runs = _check(response, f"runs of {dag_id}").json().get("dag_runs", [])
+        if response.status_code == 404:
+            raise ReportError(f"DAG {dag_id} not found (see --dag-id)")
+        runs = _json(response, f"runs of {dag_id}").get("dag_runs", [])
         runs = [{"run_id": r["dag_run_id"]} for r in runs]
     if not runs:
+        if client.get(f"/api/v2/dags/{_q(dag_id)}").status_code == 404:
+            raise ReportError(f"DAG {dag_id} not found (see --dag-id)")
         raise ReportError(f"DAG {dag_id} has no runs yet")
     return str(runs[0]["run_id"])
 
@@ -139,7 +185,7 @@ def _paged(client: httpx.Client, path: str, key: str) -> list[dict[str, Any]]:
         response = client.get(path, params={"limit": PAGE_SIZE, "offset": len(items)})
         if response.status_code == 404:
             return items
-        page = _check(response, path).json()
+        page = _json(response, path)
         items += page.get(key, [])
         if not page.get(key) or len(items) >= int(page.get("total_entries", 0)):
             return items
@@ -151,7 +197,7 @@ def _xcom(client: httpx.Client, base: str, task_id: str, key: str, map_index: in
     )
     if response.status_code == 404:
         return None
-    value = _check(response, f"XCom {task_id}[{map_index}] {key}").json().get("value")
+    value = _json(response, f"XCom {task_id}[{map_index}] {key}").get("value")
     if isinstance(value, str):  # stored serialised by the Task SDK: decode like XComModel does
         try:
             return json.loads(value)
@@ -166,7 +212,7 @@ def rest_snapshot(client: httpx.Client, dag_id: str, run_id: str) -> RunSnapshot
     response = client.get(base)
     if response.status_code == 404:
         raise ReportError(f"DAG run {dag_id} / {run_id} not found")
-    run = _check(response, f"run {run_id}").json()
+    run = _json(response, f"run {run_id}")
     tasks: list[TaskSnapshot] = []
     for task_id in (WAIT_TASK_ID, LOAD_TASK_ID):
         for ti in _paged(
@@ -230,6 +276,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m include.dc2sf.report",
         description="Progress of a Data Cloud → Salesforce load run, as the seed's monitor printed it.",
+        epilog="Exit status: 0 printed; 2 fix the command (credentials, access, DAG or run id, "
+        "URL, options); 3 server unreachable or failing, try again; 130 interrupted.",
     )
     parser.add_argument(
         "--url",
@@ -271,6 +319,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.token = args.token or os.environ.get("AIRFLOW_API_TOKEN")
     if args.watch is not None and args.watch <= 0:
         parser.error("--watch needs a positive number of seconds")
+    if urlsplit(args.url).scheme not in ("http", "https") or not urlsplit(args.url).netloc:
+        parser.error(
+            f"--url must be an http(s) URL such as http://localhost:8080, not {args.url!r}"
+        )
     return args
 
 
@@ -296,20 +348,37 @@ def run(
         sleep(args.watch)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, transport: httpx.BaseTransport | None = None) -> int:
+    """The command line; ``transport`` replaces the network (tests, or a proxy of the caller's)."""
     args = parse_args(argv)
-    verify: Any = args.ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or True
+    ca_bundle = args.ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE")
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+    )
     try:
-        with httpx.Client(base_url=args.url.rstrip("/"), timeout=30.0, verify=verify) as client:
-            run(args, client)
+        with httpx.Client(
+            base_url=args.url.rstrip("/"), timeout=30.0, verify=verify, transport=transport
+        ) as client:
+            # Flushed per report: `--watch` into a pipe or a log shows each refresh as it comes,
+            # and a reader that went away surfaces here, not at interpreter exit.
+            run(args, client, out=lambda text: print(text, flush=True))
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except httpx.HTTPError as exc:
-        print(f"error: cannot reach {args.url}: {exc}", file=sys.stderr)
-        return 3
+        print(
+            f"error: cannot reach {args.url} ({exc.__class__.__name__}: {exc}); "
+            "is the api-server up, and is --url (or $AIRFLOW_URL) right?",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of the report. Python would print a
+        # traceback flushing stdout at exit; point stdout at /dev/null instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 

@@ -10,12 +10,15 @@ trigger`` with the schema's words; and leaving the ``with`` block leaves no proc
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devstack.airflow_stack import AirflowStack, stack_processes
+from devstack import airflow_stack
+from devstack.airflow_stack import AirflowStack, free_port, stack_processes
 from emulator.config import EmulatorConfig
 from emulator.testing import EmulatorServer
 
@@ -107,16 +110,24 @@ def stack(
     (dags / "devstack_e2e.py").write_text(DAG_SOURCE)
     settings = root / "airflow_settings.yaml"
     settings.write_text(SETTINGS_YAML)
-    stack = AirflowStack(
-        dags_folder=dags,
-        plugins_folder=root / "no-plugins",
-        settings=settings,
-        emulator_url=emulator.base_url,
-        emulator_ca=emulator.ca_bundle,
-        dag_ids=[DAG_ID],
-    )
-    with stack:
-        yield stack
+    # The port the stack picks first is taken before the api-server binds it, as another
+    # stack starting on the same machine does: start-up must move to another port.
+    with socket.socket() as squatter, pytest.MonkeyPatch.context() as patch:
+        squatter.bind(("127.0.0.1", 0))
+        picks = iter([squatter.getsockname()[1]])
+        patch.setattr(airflow_stack, "free_port", lambda: next(picks, None) or free_port())
+        stack = AirflowStack(
+            dags_folder=dags,
+            plugins_folder=root / "no-plugins",
+            settings=settings,
+            emulator_url=emulator.base_url,
+            emulator_ca=emulator.ca_bundle,
+            dag_ids=[DAG_ID],
+        )
+        assert stack.api_port == squatter.getsockname()[1]
+        stack.squatted_port = squatter.getsockname()[1]  # type: ignore[attr-defined]
+        with stack:
+            yield stack
     # Leaving the block must leave nothing running and remove the throwaway home.
     assert stack_processes(stack.stack_id, stack.sessions) == []
     assert not stack.home.exists()
@@ -132,6 +143,39 @@ def test_stack_is_isolated_from_the_repo(stack: AirflowStack) -> None:
     pids = {p.pid for p in stack.processes()}
     assert set(stack.sessions) <= pids and len(stack.sessions) == 4
     assert stack.started_in is not None and stack.started_in < 180
+
+
+def test_a_port_taken_during_start_up_is_replaced(stack: AirflowStack) -> None:
+    assert stack.api_port != stack.squatted_port  # type: ignore[attr-defined]
+    assert stack.client.health()["scheduler"]["status"] == "healthy"
+
+
+def test_cli_env_points_a_shell_at_the_stack(stack: AirflowStack) -> None:
+    """What ``source <home>/cli.env`` gives a terminal: this stack's home, URL and login even
+    when the shell has another ``AIRFLOW_HOME`` (the Makefile's), and the venv's ``airflow``."""
+    assert stack.cli_env_path.stat().st_mode & 0o077 == 0  # holds the password: owner only
+    shell = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'source "{stack.cli_env_path}" && echo "$AIRFLOW_HOME" "$AIRFLOW_URL" '
+            '"$AIRFLOW_USER" "$AIRFLOW__CORE__DAGS_FOLDER" "${AIRFLOW_STRAY-unset}" '
+            '"$(command -v airflow)"',
+        ],
+        env={"PATH": "/usr/bin:/bin", "AIRFLOW_HOME": "/elsewhere", "AIRFLOW_STRAY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert shell.stdout.split() == [
+        str(stack.home),
+        stack.api_url,
+        stack.username,
+        str(stack.dags_folder),
+        "unset",
+        str(stack.bin_dir / "airflow"),
+    ]
 
 
 def test_pool_and_variable_come_from_the_settings_file(stack: AirflowStack) -> None:
