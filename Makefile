@@ -14,7 +14,7 @@ export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export PYTHONPATH := $(CURDIR)
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format lock emulator demo bench bench-one clean airflow-home up-distributed down-distributed
+.PHONY: setup test lint format lock emulator demo bench bench-one clean airflow-home up-distributed down-distributed params-doc
 
 # The stamp depends on the lock: re-running setup with an unchanged lock does nothing.
 $(VENV)/.installed: requirements-lock.txt
@@ -50,6 +50,10 @@ test: setup lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -n 2 --dist loadfile --ignore=tests/e2e tests $(PYTEST_ARGS)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q .astro
+
+# Regenerate README.md's Params tables from the DAGs' Params (tests/dags/test_params.py checks them).
+params-doc: $(VENV)/.installed
+	$(BIN)/python -m tests.dags.params_table
 
 # Re-resolve the pinned environment after editing requirements*.txt / requirements-dev.in.
 lock: $(VENV)/.installed

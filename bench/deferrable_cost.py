@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             conf = {
                 **base,
-                "deferrable": mode == "deferrable",
+                "deferrable": "yes" if mode == "deferrable" else "no",
                 "defer_after_seconds": args.defer_after,
             }
             results[mode] = _run(stack, conf, args.timeout)

@@ -12,6 +12,8 @@ from airflow.sdk import Param, dag, task
 
 from include.dc2sf import defaults
 from include.dc2sf.alerts import failure_notifiers, notify_run_failure
+from include.dc2sf.engine.cleanup import MAX_IDS_PER_JOB, MAX_IN_FLIGHT
+from include.dc2sf.trigger_form import API_NAME_PATTERN, bounded
 
 DOC_MD = """
 # Clean up a test load
@@ -41,55 +43,128 @@ With no filter the run is **refused**. To delete every record of `target_object`
 
 Examples:
 `airflow dags trigger cleanup_test_load --conf '{"marker": "Test8"}'`,
-`airflow dags trigger cleanup_test_load --conf '{"range_start": "externalOpp0400001", "range_end": "externalOpp0800001", "dry_run": true}'`.
+`airflow dags trigger cleanup_test_load --conf '{"range_start": "externalOpp0100000", "range_end": "externalOpp0200000", "dry_run": true}'`.
 
 `hard_delete: true` skips the recycle bin (needs the *Bulk API Hard Delete* permission).
 """
 
-_API_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,79}$"
+# Trigger-form sections, in the order the form shows them.
+WHAT_TO_DELETE = "What to delete"
+SAFETY = "Safety"
+BULK_TUNING = "Bulk tuning"
 
+#: Every Param has a section and a description (the Trigger form's help text); the README's
+#: Params table is generated from these (tests/dags).
 PARAMS = {
-    "target_object": Param(defaults.TARGET_OBJECT, type="string", pattern=_API_NAME),
-    "marker_field": Param(
-        "StageName",
+    "target_object": Param(
+        defaults.TARGET_OBJECT,
         type="string",
-        pattern=_API_NAME,
-        description="Field the marker is compared with (the seed used StageName)",
+        pattern=API_NAME_PATTERN,
+        section=WHAT_TO_DELETE,
+        description="Salesforce object to delete records from (API name).",
     ),
     "marker": Param(
         None,
         type=["null", "string"],
         maxLength=255,
-        description="Delete records whose marker_field equals this, e.g. Test8",
+        section=WHAT_TO_DELETE,
+        description="Delete records whose marker_field equals this, e.g. Test8.",
     ),
-    "external_id_field": Param(defaults.EXTERNAL_ID_FIELD, type="string", pattern=_API_NAME),
+    "marker_field": Param(
+        "StageName",
+        type="string",
+        pattern=API_NAME_PATTERN,
+        section=WHAT_TO_DELETE,
+        description="Field the marker is compared with (the seed used StageName).",
+    ),
     "range_start": Param(
-        None, type=["null", "string"], description="Delete keys above this (exclusive)"
+        None,
+        type=["null", "string"],
+        section=WHAT_TO_DELETE,
+        description="Delete external ids above this (exclusive), like a load's partition.",
     ),
     "range_end": Param(
-        None, type=["null", "string"], description="Delete keys up to this (inclusive)"
+        None,
+        type=["null", "string"],
+        section=WHAT_TO_DELETE,
+        description="Delete external ids up to this (inclusive).",
+    ),
+    "external_id_field": Param(
+        defaults.EXTERNAL_ID_FIELD,
+        type="string",
+        pattern=API_NAME_PATTERN,
+        section=WHAT_TO_DELETE,
+        description="Field range_start and range_end are compared with.",
+    ),
+    "dry_run": Param(
+        False,
+        type="boolean",
+        section=SAFETY,
+        description="Count what the filter matches; delete nothing.",
     ),
     "confirm_all": Param(
         False,
         type="boolean",
-        description="Required to delete every record of target_object when no filter is set",
+        section=SAFETY,
+        description="Required to delete every record of target_object when no filter is set.",
     ),
     "max_delete": Param(
         None,
         type=["null", "integer"],
-        minimum=0,
-        description="Refuse the run if the filter matches more records than this",
+        **bounded(minimum=0),
+        section=SAFETY,
+        description="Refuse the run if the filter matches more records than this; empty: no limit.",
     ),
-    "dry_run": Param(False, type="boolean", description="Count only; delete nothing"),
     "hard_delete": Param(
-        False, type="boolean", description="hardDelete: skip the recycle bin (needs permission)"
+        False,
+        type="boolean",
+        section=SAFETY,
+        description="hardDelete: skip the recycle bin (needs the Bulk API Hard Delete permission).",
     ),
-    "ids_per_job": Param(10_000, type="integer", minimum=1, maximum=10_000),
-    "max_in_flight": Param(3, type="integer", minimum=1, maximum=10),
-    "lock_retries": Param(5, type="integer", minimum=0, maximum=20),
-    "max_passes": Param(3, type="integer", minimum=1, maximum=10),
-    "poll_interval_seconds": Param(2.0, type="number", exclusiveMinimum=0, maximum=60),
-    "backoff_base_seconds": Param(2.0, type="number", exclusiveMinimum=0, maximum=300),
+    "ids_per_job": Param(
+        MAX_IDS_PER_JOB,
+        type="integer",
+        **bounded(minimum=1, maximum=MAX_IDS_PER_JOB),
+        section=BULK_TUNING,
+        description="Record Ids per Bulk delete job.",
+    ),
+    "max_in_flight": Param(
+        3,
+        type="integer",
+        **bounded(minimum=1, maximum=MAX_IN_FLIGHT),
+        section=BULK_TUNING,
+        description="Delete jobs in flight at once.",
+    ),
+    "lock_retries": Param(
+        5,
+        type="integer",
+        **bounded(minimum=0, maximum=20),
+        section=BULK_TUNING,
+        description="Retry rounds for row-lock failures (deleting an Opportunity locks its "
+        "Account) before one last job-at-a-time pass.",
+    ),
+    "max_passes": Param(
+        3,
+        type="integer",
+        **bounded(minimum=1, maximum=10),
+        section=BULK_TUNING,
+        description="Query-and-delete passes while records remain and the last pass made progress.",
+    ),
+    "poll_interval_seconds": Param(
+        2.0,
+        type="number",
+        **bounded(exclusive_minimum=0, maximum=60),
+        section=BULK_TUNING,
+        description="Seconds between job status checks.",
+    ),
+    "backoff_base_seconds": Param(
+        2.0,
+        type="number",
+        **bounded(exclusive_minimum=0, maximum=300),
+        section=BULK_TUNING,
+        description="First wait before retrying row-lock failures; it doubles each round "
+        "(with jitter, at most 60 s).",
+    ),
 }
 
 

@@ -11,6 +11,8 @@ EXTERNAL_ID_FIELD = "ExternalId__c"
 SALESFORCE_CONN_ID = "salesforce_default"
 DATACLOUD_CONN_ID = "datacloud_default"
 POOL = "salesforce_bulk"
+#: Keys the seed_pattern boundary mode splits when no total is given: the seed's 2M rows.
+SEED_PATTERN_TOTAL = 2_000_000
 
 #: Records per Bulk job: four 10,000-record internal batches, each parent-disjoint
 #: (``logic/packing.pack_jobs``). Measured in ``make bench`` scenario B: a quarter of the

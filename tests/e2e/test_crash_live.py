@@ -136,7 +136,7 @@ def _trigger(stack: AirflowStack, all_keys: list[str], keys: list[str]) -> Run:
         "page_size": 500,
         "records_per_job": 500,
         "max_in_flight": 2,
-        "deferrable": False,
+        "deferrable": "no",
         "range_start": all_keys[first - 1] if first else None,
         "range_end": keys[-1],
         "dead_letter_root": f"file://{stack.home / 'dead_letters'}",

@@ -73,7 +73,7 @@ def test_deferrable_mode_defers_while_waiting_and_stays_exact(emulator_factory, 
         "records_per_job": 1_000,
         "max_in_flight": 1,
         "page_size": 1_000,
-        "deferrable": True,
+        "deferrable": "yes",
         "defer_after_seconds": 0,
         "dead_letter_root": f"file://{tmp_path}/dead",
     }

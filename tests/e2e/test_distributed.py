@@ -95,7 +95,7 @@ def test_worker_killed_mid_run_the_load_completes_exactly(
             "page_size": 1000,
             "records_per_job": 1000,
             "max_in_flight": 2,
-            "deferrable": False,
+            "deferrable": "no",
             "dead_letter_root": f"file://{stack.home / 'dead_letters'}",
         },
     )

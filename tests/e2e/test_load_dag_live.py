@@ -322,7 +322,7 @@ def test_failed_partition_resumes_from_its_checkpoint_when_cleared(
         "records_per_job": 500,
         "max_in_flight": 2,
         "page_size": 1_000,
-        "deferrable": True,  # the waits go through BulkJobsTrigger in the real triggerer
+        "deferrable": "yes",  # the waits go through BulkJobsTrigger in the real triggerer
         "dead_letter_root": f"file://{tmp_path}/dead",
     }
     chunk = conf["records_per_job"] * conf["max_in_flight"]

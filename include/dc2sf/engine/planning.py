@@ -102,7 +102,9 @@ def partitions_for(
         boundaries = params.get("boundaries") or []
         return plan_from_boundaries(boundaries)
     if mode == "seed_pattern":
-        return plan_seed_pattern(int(params.get("seed_pattern_total", 2_000_000)), partitions)
+        return plan_seed_pattern(
+            int(params.get("seed_pattern_total") or defaults.SEED_PATTERN_TOTAL), partitions
+        )
     if mode != "quantiles":
         raise ValueError(f"boundary_mode must be quantiles, explicit or seed_pattern, got {mode!r}")
     bounds = config.key_range

@@ -59,7 +59,9 @@ def _validate(dag: Any, conf: dict[str, Any]) -> dict[str, Any]:
             {"target_object": "Opportunity WHERE"},
             "target_object: 'Opportunity WHERE' does not match",
         ),
-        ({"deferrable": "yes"}, "deferrable: 'yes' is not of type 'null', 'boolean'"),
+        ({"deferrable": True}, "deferrable: True is not one of ['default', 'yes', 'no']"),
+        ({"partitions": 300}, "partitions: 300 is greater than the maximum of 200"),
+        ({"seed_pattern_total": 0}, "seed_pattern_total: 0 is less than the minimum of 1"),
     ],
 )
 def test_param_schema_refuses_at_trigger_time(dag: Any, conf: dict[str, Any], message: str) -> None:
@@ -71,8 +73,12 @@ def test_param_schema_refuses_at_trigger_time(dag: Any, conf: dict[str, Any], me
 
 
 def test_valid_conf_passes_the_schema(dag: Any) -> None:
-    params = _validate(dag, {"partitions": 3, "stagger_minutes": 0, "boundaries": None})
+    params = _validate(
+        dag,
+        {"partitions": 3, "stagger_minutes": 0, "boundaries": None, "seed_pattern_total": None},
+    )
     assert (params["partitions"], params["stagger_minutes"]) == (3, 0)
+    assert params["seed_pattern_total"] is None  # nullable: not required outside seed_pattern
 
 
 # --- the plan task: checks that need the org or cross-field rules -------------------------------
@@ -203,3 +209,15 @@ def test_given_boundaries_are_used_without_naming_the_mode(emulator_factory, dag
         (bounds[0], bounds[1], True),
         (bounds[1], bounds[2], False),
     ]
+
+
+def test_an_emptied_seed_pattern_total_splits_the_seeds_keys(emulator_factory, dag: Any) -> None:
+    """seed_pattern_total is nullable so the form does not mark it required in the other modes;
+    emptied in seed_pattern mode it means the seed's key count, not a crash on int(None)."""
+    emulator_factory(rows=1_000, accounts=10)
+    conf = {"boundary_mode": "seed_pattern", "seed_pattern_total": None, "partitions": 4}
+    params = {**_validate(dag, conf), "dead_letter_root": "file:///tmp/unused"}
+    sf, dc = _hooks()
+    plan = plan_partitions(params, salesforce=sf, datacloud=dc, known_keys=dag.params.keys())
+    assert len(plan) == 4
+    assert sum(p["estimated_rows"] for p in plan) == defaults.SEED_PATTERN_TOTAL, plan
