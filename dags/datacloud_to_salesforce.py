@@ -228,7 +228,9 @@ def datacloud_to_salesforce() -> None:
         )
         wait >> load
 
-    @task(trigger_rule="all_done")
+    # After every partition, failed ones included, but only when plan succeeded: a failed plan
+    # has no partitions to reconcile (and has alerted already).
+    @task(trigger_rule="all_done_min_one_success")
     @fail_fast
     def reconcile(plan: list[dict], params: dict | None = None, ti=None) -> dict:
         from include.dc2sf.engine.reconcile import reconcile_run

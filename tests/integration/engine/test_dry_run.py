@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from include.dc2sf import defaults
-from include.dc2sf.engine.dry_run import MappingInvalid, dry_run_report, validate_against_org
+from include.dc2sf.engine.dry_run import dry_run_report
 from include.dc2sf.engine.planning import config_from_params
+from include.dc2sf.engine.target_fit import MappingInvalid, validate_against_org
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
 from include.dc2sf.operators.partition_load import PartitionLoadOperator
