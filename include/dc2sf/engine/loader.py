@@ -6,7 +6,7 @@ parent into jobs (round 1). Records that fail with a retryable error (row locks)
 further rounds after a backoff, packed by parent again; when the retry budget is spent, one serial
 sweep (one job at a time) gets a last chance; what still fails is dead-lettered with its error.
 When every row of the chunk is loaded or dead-lettered, the watermark moves to `through` and the
-chunk's counts join the totals. This is ENGINEERING.md §2's pipeline.
+chunk's counts join the totals: the pipeline README.md's "What runs" describes.
 
 Why rounds are re-derivable instead of held in memory: the checkpoint (task state store, ≤ 64 KB)
 keeps only ids and counts. A round's input is either the chunk's key interval (re-read from the
