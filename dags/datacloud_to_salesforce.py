@@ -13,6 +13,7 @@ from airflow.sdk import Param, dag, task, task_group
 from include.dc2sf import defaults
 from include.dc2sf.alerts import failure_notifiers, notify_run_failure
 from include.dc2sf.logic.packing import MAX_RECORDS_PER_JOB
+from include.dc2sf.operators.fail_fast import fail_fast
 from include.dc2sf.operators.partition_load import PartitionLoadOperator
 from include.dc2sf.operators.stagger_wait import StaggerWaitSensor
 from include.dc2sf.trigger_form import API_NAME_PATTERN, bounded
@@ -251,7 +252,10 @@ PARAMS = {
     },
 )
 def datacloud_to_salesforce() -> None:
+    # fail_fast: an error no retry can fix fails the task at once (no retries), see
+    # include/dc2sf/engine/errors.py; the load operator applies it itself.
     @task
+    @fail_fast
     def plan(params: dict | None = None, ti=None, run_id: str | None = None) -> list[dict]:
         from include.dc2sf.engine.planning import dead_letter_null_keys, plan_partitions
 
@@ -307,7 +311,10 @@ def datacloud_to_salesforce() -> None:
         )
         wait >> load
 
-    @task(trigger_rule="all_done")
+    # After every partition, failed ones included, but only when plan succeeded: a failed plan
+    # has no partitions to reconcile (and has alerted already).
+    @task(trigger_rule="all_done_min_one_success")
+    @fail_fast
     def reconcile(plan: list[dict], params: dict | None = None, ti=None) -> dict:
         from include.dc2sf.engine.reconcile import reconcile_run
 

@@ -11,7 +11,14 @@ must not touch the metadata DB), and are off while unset:
   path). The path is a secret: it is kept in the password field (masked in logs) and never logged.
 
 Every message names the partition (its map index and key range), the error and the link to the
-partition progress view of the run.
+partition progress view of the run, and says what to do next: a permanent failure (failed at once,
+not retried: `include/dc2sf/engine/errors.py`) needs its cause fixed as the error says; a transient
+one has used up its retries and resumes from its checkpoint when cleared.
+
+One alert per failure: each task alerts on its final failure only (Airflow runs a task's
+`on_failure_callback` once, not per retry), so the run-level callback stays silent when the run
+failed because a task failed (reason `task_failure`): that task has already alerted. It alerts
+for the failures no task reports (a run timeout, a deadlock).
 
 Why the email is built here rather than with SmtpNotifier's Jinja templates: `notify()` is called
 directly (it is already inside a notifier), so nothing would render a template, and an error text
@@ -30,6 +37,9 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier, Variable
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.dc2sf.engine.errors import is_permanent
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +50,20 @@ SLACK_CONN_VARIABLE = "dc2sf_slack_webhook_conn_id"
 DEFAULT_SMTP_CONN_ID = "smtp_default"
 PROGRESS_VIEW_PATH = "/dc2sf/runs"
 MAX_ERROR_CHARS = 2000
+#: The DAG run callback's reason when a task failed (each failed task alerts on its own).
+TASK_FAILURE_REASON = "task_failure"
+PERMANENT_NEXT_STEP = (
+    "Not retried: this failure is permanent. Fix what the error names, then trigger the run "
+    "again (or clear the task)."
+)
+RUN_NEXT_STEP = (
+    "The partitions that did not finish are in the progress view; clear them to resume from "
+    "their checkpoints."
+)
+TRANSIENT_NEXT_STEP = (
+    "Airflow's retries are used up. Fix the cause, then clear the failed task: the load resumes "
+    "from its checkpoint."
+)
 
 
 def _variable(name: str) -> str:
@@ -106,7 +130,13 @@ def describe_failure(context: dict[str, Any]) -> dict[str, str]:
     )
     is_run_callback = "reason" in context and "exception" not in context
     exception = context.get("exception")
-    if exception is not None:
+    permanent = isinstance(exception, AirflowFailException) or (
+        isinstance(exception, BaseException) and is_permanent(exception)
+    )
+    if isinstance(exception, AirflowFailException) and exception.__cause__ is not None:
+        # fail_fast's text already starts with the real error's class: no wrapper name.
+        error = str(exception)
+    elif exception is not None:
         error = (
             f"{type(exception).__name__}: {exception}"
             if isinstance(exception, BaseException)
@@ -131,6 +161,11 @@ def describe_failure(context: dict[str, Any]) -> dict[str, str]:
         "partition": partition,
         "try_number": str(getattr(ti, "try_number", "") or ""),
         "error": error[:MAX_ERROR_CHARS],
+        "next_step": RUN_NEXT_STEP
+        if is_run_callback
+        else PERMANENT_NEXT_STEP
+        if permanent
+        else TRANSIENT_NEXT_STEP,
         "progress_url": progress_url(str(dag_id), str(run_id or "")),
     }
 
@@ -146,19 +181,21 @@ def email_html(facts: dict[str, str]) -> str:
         if k == "error"
         else f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
         for k, v in facts.items()
+        if k != "next_step"  # its own paragraph below
     )
     url = html.escape(facts["progress_url"], quote=True)
     return (
         f"<p>{html.escape(email_subject(facts))}</p><table>{rows}</table>"
         f'<p><a href="{url}">Partition progress</a>: {url}</p>'
-        "<p>Fix the cause, then clear the failed task: the load resumes from its checkpoint.</p>"
+        f"<p>{html.escape(facts['next_step'])}</p>"
     )
 
 
 def slack_text(facts: dict[str, str]) -> str:
     return (
         f":red_circle: *{facts['dag_id']}* `{facts['task_id']}` failed — {facts['partition']}\n"
-        f"```{facts['error'][:1500]}```\n<{facts['progress_url']}|Partition progress>"
+        f"```{facts['error'][:1500]}```\n{facts['next_step']}\n"
+        f"<{facts['progress_url']}|Partition progress>"
     )
 
 
@@ -256,5 +293,11 @@ def failure_notifiers() -> list[LoadFailureNotifier]:
 
 def notify_run_failure(context: Any) -> None:
     """DAG-level failure callback. A plain function, because `dags test` cannot run a notifier
-    object as a DAG callback (apache/airflow#64649); in production both work."""
+    object as a DAG callback (apache/airflow#64649); in production both work.
+
+    Silent when a task's failure failed the run: that task's own callback has alerted already.
+    """
+    if context.get("reason") == TASK_FAILURE_REASON:
+        log.info("Run failed because a task failed; that task's alert has been sent")
+        return
     LoadFailureNotifier().notify(context)

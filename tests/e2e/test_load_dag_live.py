@@ -341,6 +341,14 @@ def test_failed_partition_resumes_from_its_checkpoint_when_cleared(
         timeout=60,
         what="the load to be failed",
     )
+    # The failed partition fails the run: reconcile counts the shortfall and fails at once (a
+    # permanent failure, not retried). Only then does the user act on the alerts; clearing
+    # "only failed" while reconcile still ran would leave it out of the clear.
+    ended = client.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT, poll=2.0)
+    assert ended["state"] == "failed"
+    reconcile_try = client.request("GET", f"{base}/reconcile").json()
+    assert (reconcile_try["state"], reconcile_try["try_number"]) == ("failed", 1)
+
     time.sleep(3)  # let a killed try's last writes land before reading what it left
     at_failure = _checkpoint(live_env, run_id, 0)
     assert at_failure is not None and at_failure["watermark"], "checkpoint lost on failure"
@@ -382,6 +390,10 @@ def test_failed_partition_resumes_from_its_checkpoint_when_cleared(
         client.task_log(DAG_ID, run_id, "partition.load", int(load["try_number"]), map_index=0)
     )
     assert f"Resuming partition 0 from watermark '{at_failure['watermark']}'" in log, log[-3000:]
+    in_flight = list((at_failure.get("chunk") or {}).get("jobs", {}).values())
+    if in_flight:  # the jobs the failed try had submitted are named as re-attached, not re-sent
+        assert "re-attaching" in log and all(job in log for job in in_flight), log[-3000:]
+    live_env.notes.append(next(line for line in log.splitlines() if "Resuming partition" in line))
     sent = sum(int(job.get("numberRecordsProcessed") or 0) for job in live_env.jobs())
     assert len(keys) <= sent <= len(keys) + chunk, (sent, settled)
     assert sent < len(keys) + settled, "the cleared try started the partition over"

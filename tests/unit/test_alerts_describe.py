@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from include.dc2sf import alerts
 from include.dc2sf.alerts import describe_failure, email_html, email_subject, slack_text
@@ -52,6 +53,7 @@ def test_task_failure_names_partition_range_error_and_link() -> None:
         "partition": "partition 1 (map index 1) keys (k0100 .. k0200]",
         "try_number": "2",
         "error": "RuntimeError: 3 of 10 rows dead-lettered",
+        "next_step": alerts.TRANSIENT_NEXT_STEP,
         "progress_url": "/dc2sf/runs/datacloud_to_salesforce/manual__2026-01-01T00%3A00%3A00%2B00%3A00",
     }
 
@@ -89,6 +91,37 @@ def test_dag_callback_context_describes_the_run_and_its_last_task() -> None:
     assert facts["partition"] == "whole run; last task reconcile whole run"
     assert facts["error"] == "run failed (task_failure)"
     assert email_subject(facts).startswith("[Airflow] datacloud_to_salesforce (run) failed")
+
+
+def test_a_permanent_failure_says_it_was_not_retried_and_keeps_its_own_class_name() -> None:
+    from include.dc2sf.engine.loader import TooManyFailures
+    from include.dc2sf.operators.fail_fast import fail_fast
+
+    @fail_fast
+    def load() -> None:
+        raise TooManyFailures("partition 1: 3 of 10 rows dead-lettered; fix the data")
+
+    with pytest.raises(AirflowFailException) as failed:
+        load()
+    facts = describe_failure({"ti": _ti(), "task": _load_task(), "exception": failed.value})
+    assert facts["error"].startswith("TooManyFailures: partition 1: 3 of 10 rows dead-lettered")
+    assert facts["next_step"] == alerts.PERMANENT_NEXT_STEP
+    assert alerts.PERMANENT_NEXT_STEP in email_html(facts)
+    assert alerts.PERMANENT_NEXT_STEP in slack_text(facts)
+
+
+def test_the_run_callback_does_not_repeat_a_task_alert(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed task alerts itself; the run failing because of it must not send a second alert.
+    A run that fails for another reason (a timeout) still alerts."""
+    sent: list[str] = []
+    monkeypatch.setattr(
+        alerts.LoadFailureNotifier, "notify", lambda self, context: sent.append(context["reason"])
+    )
+    run = SimpleNamespace(dag_id="datacloud_to_salesforce", run_id="r1")
+    alerts.notify_run_failure({"dag_run": run, "reason": alerts.TASK_FAILURE_REASON, "ti": _ti()})
+    assert sent == []
+    alerts.notify_run_failure({"dag_run": run, "reason": "timed_out"})
+    assert sent == ["timed_out"]
 
 
 def test_dag_callback_without_ti_uses_the_dag_run() -> None:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import logging
 
 from include.dc2sf.engine.config import LoadConfig
+from include.dc2sf.engine.errors import PermanentLoadError
 from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
 from include.dc2sf.logic.limits_guard import LoadPlan, Verdict, check_allowance
 
 log = logging.getLogger(__name__)
 
 
-class DailyAllowanceExceeded(RuntimeError):
-    """The org's remaining Bulk batches or API requests cannot cover the load."""
+class DailyAllowanceExceeded(PermanentLoadError, RuntimeError):
+    """The org's remaining Bulk batches or API requests cannot cover the load.
+
+    Permanent for the `plan` task: the allowance is a rolling 24-hour window, so a retry minutes
+    later meets the same shortfall. A running load does not fail on it: it pauses and re-checks.
+    """
 
 
 def plan_for(config: LoadConfig, rows: int, partitions: int = 1) -> LoadPlan:

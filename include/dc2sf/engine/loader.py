@@ -6,7 +6,7 @@ parent into jobs (round 1). Records that fail with a retryable error (row locks)
 further rounds after a backoff, packed by parent again; when the retry budget is spent, one serial
 sweep (one job at a time) gets a last chance; what still fails is dead-lettered with its error.
 When every row of the chunk is loaded or dead-lettered, the watermark moves to `through` and the
-chunk's counts join the totals. This is ENGINEERING.md §2's pipeline.
+chunk's counts join the totals: the pipeline README.md's "What runs" describes.
 
 Why rounds are re-derivable instead of held in memory: the checkpoint (task state store, ≤ 64 KB)
 keeps only ids and counts. A round's input is either the chunk's key interval (re-read from the
@@ -30,8 +30,10 @@ from simple_salesforce.exceptions import SalesforceResourceNotFound
 
 from include.dc2sf.engine.config import LoadConfig
 from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter
+from include.dc2sf.engine.errors import PermanentLoadError, SourceUnfit
 from include.dc2sf.engine.limits import DailyAllowanceExceeded, check_daily_allowance, plan_for
 from include.dc2sf.engine.outcomes import Continue, Done, Outcome, Wait
+from include.dc2sf.engine.target_fit import checked_config
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import (
     TERMINAL_JOB_STATES,
@@ -90,12 +92,19 @@ class LoadIntegrityError(RuntimeError):
     """Rows of a chunk are unaccounted for: neither loaded nor dead-lettered. Never ignored."""
 
 
-class CheckpointMismatch(ValueError):
-    """The stored checkpoint belongs to a different range or target: refusing to resume from it."""
+class CheckpointMismatch(PermanentLoadError, ValueError):
+    """The stored checkpoint belongs to a different range or target: refusing to resume from it.
+
+    Permanent: every try reads the same checkpoint; the fix is to clear the task's state store.
+    """
 
 
-class TooManyFailures(RuntimeError):
-    """The share of dead-lettered rows exceeds the failure threshold."""
+class TooManyFailures(PermanentLoadError, RuntimeError):
+    """The share of dead-lettered rows exceeds the failure threshold.
+
+    Permanent: the dead-lettered rows are settled, so a retry resumes past them and ends with
+    the same share; the fix is in the data or the mapping, then a new run for the range.
+    """
 
 
 @dataclass
@@ -147,6 +156,8 @@ class PartitionLoader:
         self._vanished: set[str] = set()
         self._api_calls_base = int(self.cp["api_calls"])
         self._calls_at_start = self._calls_now()
+        #: Whether this instance has checked the mapping against the target's describe yet.
+        self._fitted = False
 
     # -- checkpoint ---------------------------------------------------------------------------------
 
@@ -178,12 +189,7 @@ class PartitionLoader:
                 "state store (REST: DELETE .../taskInstances/partition.load/state-store?map_index=N) "
                 "to start the partition over"
             )
-        log.info(
-            "Resuming partition %s from watermark %r (%s rows settled)",
-            self.config.partition,
-            stored["watermark"],
-            stored["totals"]["succeeded"] + stored["totals"]["dead_lettered"],
-        )
+        log.info("%s", resume_summary(self.config.partition, stored))
         return stored
 
     def _calls_now(self) -> int:
@@ -245,6 +251,11 @@ class PartitionLoader:
 
     def step(self) -> Outcome:
         """Do everything possible without waiting, then say what to wait for."""
+        if not self._fitted:
+            # Once per try, before the first row is read: a mapping that no longer fits fails
+            # here (permanently), and text limits become the target fields' lengths.
+            self.config = checked_config(self.config, self.sf)
+            self._fitted = True
         if self.cp["chunk"] is None:
             if self.cp["exhausted"]:
                 return self._finish()
@@ -315,7 +326,7 @@ class PartitionLoader:
                     # The page ends inside a key's rows; the next page would skip the rest.
                     if group == len(rows):
                         if asked == cfg.page_size or remaining == limit:
-                            raise ValueError(
+                            raise SourceUnfit(
                                 f"all {len(rows)} rows of a page share the key {last_key!r}: raise "
                                 "page_size above the largest number of rows per key, or make the "
                                 "key unique in the source"
@@ -838,6 +849,37 @@ class PartitionLoader:
         payload["deferrals"] = int(self.cp.get("deferrals", 0))
         self.publish(payload)
         return payload
+
+
+def resume_summary(partition: int, checkpoint: dict[str, Any]) -> str:
+    """The log line of a try that resumes: from where, what is settled, which jobs it re-attaches.
+
+    Jobs of the current round that an earlier try submitted are polled, never re-sent: this line
+    names them, so a log reader can follow one Bulk job across tries.
+    """
+    watermark = checkpoint["watermark"]
+    totals = checkpoint["totals"]
+    settled = totals["succeeded"] + totals["dead_lettered"]
+    start = "the start of the range" if watermark is None else f"watermark {watermark!r}"
+    line = (
+        f"Resuming partition {partition} from {start} ({settled:,} rows settled in "
+        f"{checkpoint['chunks_done']} chunk(s))"
+    )
+    chunk = checkpoint.get("chunk")
+    if chunk is None:
+        return line + "; no Bulk job was in flight"
+    jobs = list(chunk["jobs"].values())
+    through = chunk["through"]
+    line += (
+        f"; chunk {chunk['index']} (keys through {through!r}, {chunk['rows']:,} rows) is in round "
+        f"{chunk['round']}"
+    )
+    if not jobs:
+        return line + ", no Bulk job of it submitted yet"
+    return line + (
+        f"; re-attaching {len(jobs)} Bulk job(s) submitted by an earlier try (polled, not "
+        f"re-sent): {', '.join(jobs)}"
+    )
 
 
 def _bounded(key_range: KeyRange, through: str) -> KeyRange:

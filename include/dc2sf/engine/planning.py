@@ -16,8 +16,9 @@ from typing import Any
 from include.dc2sf import defaults
 from include.dc2sf.engine.config import LoadConfig
 from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter, default_dead_letter_root
-from include.dc2sf.engine.dry_run import validate_against_org
+from include.dc2sf.engine.errors import ConfInvalid, SourceUnfit, conf_errors_are_permanent
 from include.dc2sf.engine.limits import check_daily_allowance, plan_for
+from include.dc2sf.engine.target_fit import validate_against_org
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
 from include.dc2sf.logic.key_range import KeyRange
@@ -46,6 +47,7 @@ def overall_range(params: dict[str, Any]) -> KeyRange:
     return KeyRange(start=params.get("range_start") or None, end=params.get("range_end") or None)
 
 
+@conf_errors_are_permanent
 def config_from_params(params: dict[str, Any], key_range: KeyRange | None = None) -> LoadConfig:
     """A LoadConfig built from the run's Params: the same validation the load task applies."""
     return LoadConfig(
@@ -83,9 +85,16 @@ def _clip(plan: list[PlannedPartition], bounds: KeyRange) -> list[PlannedPartiti
     return clipped
 
 
-def partitions_for(
-    params: dict[str, Any], datacloud: DataCloudHook, config: LoadConfig
-) -> list[PlannedPartition]:
+def _partition_count(params: dict[str, Any]) -> int:
+    return int(params.get("partitions", 5))
+
+
+@conf_errors_are_permanent
+def fixed_partitions(params: dict[str, Any]) -> list[PlannedPartition] | None:
+    """The plan when the conf fixes the boundaries (explicit or seed pattern); None for quantiles.
+
+    Pure: every error here is the conf's (ConfInvalid).
+    """
     mode = params.get("boundary_mode") or "quantiles"
     if params.get("boundaries"):
         # The Param default for boundary_mode is "quantiles", so given boundaries must win over
@@ -97,16 +106,26 @@ def partitions_for(
                 "or set boundary_mode to explicit"
             )
         mode = "explicit"
-    partitions = int(params.get("partitions", 5))
     if mode == "explicit":
         boundaries = params.get("boundaries") or []
         return plan_from_boundaries(boundaries)
     if mode == "seed_pattern":
         return plan_seed_pattern(
-            int(params.get("seed_pattern_total") or defaults.SEED_PATTERN_TOTAL), partitions
+            int(params.get("seed_pattern_total") or defaults.SEED_PATTERN_TOTAL),
+            _partition_count(params),
         )
     if mode != "quantiles":
         raise ValueError(f"boundary_mode must be quantiles, explicit or seed_pattern, got {mode!r}")
+    return None
+
+
+def partitions_for(
+    params: dict[str, Any], datacloud: DataCloudHook, config: LoadConfig
+) -> list[PlannedPartition]:
+    fixed = fixed_partitions(params)
+    if fixed is not None:
+        return fixed
+    partitions = _partition_count(params)
     bounds = config.key_range
     _, rows = datacloud.query_all(
         build_quantile_boundaries_query(
@@ -135,7 +154,7 @@ def check_known_keys(params: dict[str, Any], known: Iterable[str]) -> None:
     for key in unknown:
         close = difflib.get_close_matches(key, known, n=1)
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    raise ValueError(
+    raise ConfInvalid(
         f"unknown conf key(s): {', '.join(hints)}; remove or rename them. Known keys: {known}"
     )
 
@@ -166,7 +185,7 @@ def dead_letter_null_keys(
     if count == 0:
         return {"rows": 0, "file": None}
     if count > MAX_NULL_KEY_ROWS:
-        raise ValueError(
+        raise SourceUnfit(
             f"{count:,} rows of {config.source_dmo} have a NULL {key}: they cannot be loaded by key. "
             "Fix the source (or filter those rows out of the DMO) and trigger again."
         )

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from include.dc2sf import defaults
+from include.dc2sf.engine.errors import PermanentLoadError
 from include.dc2sf.engine.planning import config_from_params
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
@@ -29,8 +30,13 @@ log = logging.getLogger(__name__)
 LOAD_TASK_ID = "partition.load"
 
 
-class ReconciliationFailed(RuntimeError):
-    """Fewer source rows are in Salesforce than the run requires."""
+class ReconciliationFailed(PermanentLoadError, RuntimeError):
+    """Fewer source rows are in Salesforce than the run requires.
+
+    Permanent: the counts are read after every partition has ended, so reconciling again gives
+    the same answer. The fix is to load the missing rows (clear the failed partitions, which
+    clears this task too, or trigger the range again).
+    """
 
 
 def _progress(ti: Any, map_index: int) -> dict[str, Any]:

@@ -4,8 +4,10 @@ A :class:`MappingSpec` is built and validated once (``MappingSpec.from_dict``), 
 read, so a typo in a field name or a date format fails the task at start with a message naming the
 field. Applying it to a page gives one :class:`MappedRecord` per source row (its key, its parent
 for packing, and its CSV values) and one :class:`RejectedRow` per row that cannot be sent as is
-(an unparseable date, a 32,001-character text): those go to the dead letter with the reason, the
-rest of the page loads.
+(an impossible date, a text longer than its field): those go to the dead letter with the reason,
+the rest of the page loads. A field's text limit is the Bulk API's 32,000 characters until
+:meth:`MappingSpec.with_max_lengths` lowers it to the target field's ``length`` from ``describe``
+(Opportunity ``Name``: 120), which the load does before its first page.
 
 Null and empty are kept distinct. Bulk CSV has two ways to say "nothing": an empty cell (on
 update: leave the field unchanged; on insert: null) and ``#N/A`` (set the field to null). Each field
@@ -51,6 +53,7 @@ re-run the bench before revisiting the choice.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import functools
 import io
@@ -75,7 +78,11 @@ CLEAR_FIELD = "#N/A"
 """Bulk CSV value that sets a field to null (an empty cell leaves it unchanged on update)."""
 
 MAX_FIELD_CHARS = 32_000
-"""Bulk API 2.0 refuses a field longer than 32,000 characters."""
+"""Bulk API 2.0 refuses a field longer than 32,000 characters (a shorter field: its own length)."""
+
+#: What ``datetime`` says when the text has the right shape but names no real moment (31 February,
+#: month 13, hour 24): such a value is "not a valid date", not a format mismatch.
+_CALENDAR_ERRORS = re.compile(r"(day|year -?\d+) is out of range|[a-z]+ must be in \d+\.\.\d+")
 
 MAX_RECORD_CHARS = 400_000
 """Bulk API 2.0 refuses a record longer than 400,000 characters."""
@@ -251,7 +258,7 @@ def _parse_datetime_text(value: str, input_format: str | None) -> dt.datetime:
                 return dt.datetime.strptime(value, input_format)
             match = pattern.fullmatch(value)
             if match is None:
-                raise ValueError(value)
+                raise ValueError("no match")
             parts = match.groupdict("0")
             return dt.datetime(
                 int(parts["year"]),
@@ -262,7 +269,9 @@ def _parse_datetime_text(value: str, input_format: str | None) -> dt.datetime:
                 int(parts.get("second", 0)),
             )
         return dt.datetime.fromisoformat(value.strip())
-    except ValueError:
+    except ValueError as error:
+        if _CALENDAR_ERRORS.match(str(error)):
+            raise ValueRejected(f"{value!r} is not a valid date ({error})") from None
         expected = input_format or "ISO 8601"
         raise ValueRejected(f"{value!r} does not match the date format {expected!r}") from None
 
@@ -412,7 +421,10 @@ class FieldMapping:
                     f"the value '#N/A' would clear {target} in Salesforce; change it in the source"
                 )
             if len(text) > max_length:
-                raise ValueRejected(f"{len(text)} characters, more than the {max_length} allowed")
+                raise ValueRejected(
+                    f"STRING_TOO_LONG: {len(text)} characters, more than the field's limit of "
+                    f"{max_length}"
+                )
             return text
 
         if self.kind != "text":
@@ -535,6 +547,22 @@ class MappingSpec:
         else:
             parent = _default_parent(targets, default_parent_field)
         return cls(fields=fields, key_column=data["key_column"], parent_field=parent)
+
+    def with_max_lengths(self, lengths: Mapping[str, int]) -> MappingSpec:
+        """This mapping with each field's text limit lowered to ``lengths[target]`` (the target
+        field's ``length`` from describe). Fields without an entry keep their limit; a limit is
+        never raised above the mapping's own ``max_length`` or the Bulk API's 32,000."""
+        fields = tuple(
+            dataclasses.replace(
+                mapping, max_length=min(mapping.max_length, lengths[mapping.target])
+            )
+            if lengths.get(mapping.target, 0) > 0
+            else mapping
+            for mapping in self.fields
+        )
+        return MappingSpec(
+            fields=fields, key_column=self.key_column, parent_field=self.parent_field
+        )
 
     @property
     def header(self) -> tuple[str, ...]:

@@ -37,7 +37,8 @@ from typing import Generic, Protocol, TypeVar
 
 INTERNAL_BATCH_SIZE = 10_000
 """Records per Bulk API 2.0 internal batch: Salesforce splits a job's data every 10,000 records
-(reference §3.7) and processes the batches in parallel, each by one thread, in file order."""
+(Bulk API 2.0 Developer Guide, "How Requests Are Processed") and processes the batches in
+parallel, each by one thread, in file order."""
 
 MAX_RECORDS_PER_JOB = 15 * INTERNAL_BATCH_SIZE
 """Largest job: 15 internal batches (150,000 records), well inside Bulk's 150 MB upload limit."""

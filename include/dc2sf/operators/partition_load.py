@@ -6,7 +6,12 @@ arguments into a validated `LoadConfig`, wires the hooks, the task state store (
 (`deferrable=False`) or by deferring to `BulkJobsTrigger` whenever it only waits for Salesforce.
 
 Every argument a mapped task group can supply is a template field: inside a mapped group only
-template fields are resolved (see ../shared/reference/airflow-3.3.md, finding 3).
+template fields are resolved (Airflow's "mapping over a task group" documentation).
+
+Failures: `execute` and `execute_complete` run under `fail_fast`, so an error no retry can fix
+(invalid arguments, a mapping the target does not take, a checkpoint of another range, the failure
+threshold exceeded) fails the task at once; everything else keeps the task's retries
+(`include/dc2sf/engine/errors.py` decides which is which).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from include.dc2sf.defaults import RESUME_RACE_GUARD_SECONDS
 from include.dc2sf.engine.config import LoadConfig, RetrySettings
 from include.dc2sf.engine.dead_letters import DeadLetterWriter, default_dead_letter_root
 from include.dc2sf.engine.dry_run import dry_run_report
+from include.dc2sf.engine.errors import conf_errors_are_permanent
 from include.dc2sf.engine.loader import PartitionLoader
 from include.dc2sf.engine.outcomes import Done, Wait
 from include.dc2sf.hooks.datacloud import DataCloudHook
@@ -31,6 +37,7 @@ from include.dc2sf.hooks.retry import CallCounter
 from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.mapping import MappingSpec
+from include.dc2sf.operators.fail_fast import fail_fast
 from include.dc2sf.triggers.bulk_jobs import BulkJobsTrigger
 
 #: The progress XCom is pushed at most this often (plus at every state change): each push is a
@@ -136,6 +143,7 @@ class PartitionLoadOperator(BaseOperator):
 
     # -- configuration ------------------------------------------------------------------------------
 
+    @conf_errors_are_permanent
     def load_config(self) -> LoadConfig:
         """The rendered arguments as a validated LoadConfig (clear errors name the argument)."""
         mapping = json.loads(self.mapping) if isinstance(self.mapping, str) else dict(self.mapping)
@@ -212,6 +220,7 @@ class PartitionLoadOperator(BaseOperator):
 
     # -- execution ----------------------------------------------------------------------------------
 
+    @fail_fast
     def execute(self, context: Context) -> dict[str, Any]:
         config = self.load_config()
         if _as_bool(self.dry_run, "dry_run"):
@@ -223,6 +232,7 @@ class PartitionLoadOperator(BaseOperator):
             return report
         return self._drive(self._loader(config, context), context)
 
+    @fail_fast
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: settle the finished jobs and carry on."""
         if event.get("status") != "ready":

@@ -17,6 +17,7 @@ from airflow.sdk.definitions.param import ParamValidationError
 
 from include.dc2sf import defaults
 from include.dc2sf.engine.config import LoadConfig
+from include.dc2sf.engine.errors import is_permanent
 from include.dc2sf.engine.planning import plan_partitions
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.retry import CallCounter
@@ -157,6 +158,8 @@ def test_plan_refuses_before_any_write(
     with pytest.raises(Exception) as raised:
         plan_partitions(params, salesforce=sf, datacloud=dc, known_keys=dag.params.keys())
     assert message in str(raised.value), str(raised.value)
+    # Every refusal is permanent: the plan task fails at once, without Airflow's retries.
+    assert is_permanent(raised.value), type(raised.value)
     assert emu.admin.get("/jobs").json()["jobs"] == []  # no Bulk job was even created
     with emu.state.connect() as conn:
         assert conn.execute("SELECT COUNT(*) FROM sobject_opportunity").fetchone()[0] == 0

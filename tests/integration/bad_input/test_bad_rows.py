@@ -30,10 +30,18 @@ def test_over_long_values_and_invalid_dates_are_dead_lettered_rest_loads(
     emu = emulator_factory(rows=2_000, accounts=20)
     keys = sorted(source_rows(emu))
     too_long, bad_date, not_a_date = keys[5], keys[777], keys[1_500]
+    long_name, longest_name = keys[900], keys[901]
     with emu.state.connect() as conn:
         conn.execute(
             f'UPDATE "{DMO}" SET "Description__c" = ? WHERE "ExternalId__c" = ?',
             ("x" * 32_001, too_long),
+        )
+        # Opportunity Name is 120 characters in describe (the Bulk limit, 32,000, is not the bound).
+        conn.execute(
+            f'UPDATE "{DMO}" SET "Name__c" = ? WHERE "ExternalId__c" = ?', ("n" * 200, long_name)
+        )
+        conn.execute(
+            f'UPDATE "{DMO}" SET "Name__c" = ? WHERE "ExternalId__c" = ?', ("n" * 120, longest_name)
         )
         conn.execute(
             f'UPDATE "{DMO}" SET "CloseDate__c" = ? WHERE "ExternalId__c" = ?',
@@ -48,21 +56,32 @@ def test_over_long_values_and_invalid_dates_are_dead_lettered_rest_loads(
     summary = loader.run_blocking().summary
     assert (summary["processed"], summary["succeeded"], summary["dead_lettered"]) == (
         2_000,
-        1_997,
-        3,
+        1_996,
+        4,
     )
-    bad = {too_long, bad_date, not_a_date}
-    assert assert_exact(emu, [k for k in keys if k not in bad]) == 1_997
+    assert summary["failed"] == 0, "every bad row was refused before sending, none by Salesforce"
+    bad = {too_long, bad_date, not_a_date, long_name}
+    assert assert_exact(emu, [k for k in keys if k not in bad]) == 1_996
     assert not bad & set(salesforce_rows(emu))
     letters = {
         row["key"]: row["sf__Error"] for row in read_dead_letters(loader.dead_letters.files())
     }
     assert set(letters) == bad
     assert letters[too_long] == (
-        "REJECTED_BEFORE_LOAD:Description: 32001 characters, more than the 32000 allowed"
+        "REJECTED_BEFORE_LOAD:Description: STRING_TOO_LONG: 32001 characters, more than the "
+        "field's limit of 32000"
     )
-    assert letters[bad_date].startswith("REJECTED_BEFORE_LOAD:CloseDate: '2024-02-31'")
-    assert "does not match the date format" in letters[not_a_date]
+    assert letters[long_name] == (
+        "REJECTED_BEFORE_LOAD:Name: STRING_TOO_LONG: 200 characters, more than the field's "
+        "limit of 120"
+    )
+    assert letters[bad_date] == (
+        "REJECTED_BEFORE_LOAD:CloseDate: '2024-02-31' is not a valid date "
+        "(day is out of range for month)"
+    )
+    assert letters[not_a_date] == (
+        "REJECTED_BEFORE_LOAD:CloseDate: 'next tuesday' does not match the date format 'ISO 8601'"
+    )
 
 
 def test_column_dropped_mid_run_stops_cleanly_and_resumes_exactly(

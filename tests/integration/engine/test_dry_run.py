@@ -3,15 +3,18 @@ nothing; a bad mapping is refused with every problem named before any write."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from include.dc2sf import defaults
-from include.dc2sf.engine.dry_run import MappingInvalid, dry_run_report, validate_against_org
+from include.dc2sf.engine.dry_run import dry_run_report
 from include.dc2sf.engine.planning import config_from_params
+from include.dc2sf.engine.target_fit import MappingInvalid, validate_against_org
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
 from include.dc2sf.operators.partition_load import PartitionLoadOperator
-from tests.support.loading import FAST_RETRY, salesforce_rows
+from tests.support.loading import FAST_RETRY, make_config, make_loader, salesforce_rows
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +54,23 @@ def test_bad_mapping_is_refused_with_every_problem(emulator_factory) -> None:
     message = str(refused.value)
     assert "NoSuchField__c: no such field on Opportunity" in message
     assert "has no relationship 'Nope__r'" in message
+
+
+def test_a_load_checks_the_mapping_again_before_its_first_row(emulator_factory, tmp_path) -> None:
+    """A field deleted (or made read-only) after plan fails the load's first step, permanently,
+    before any row is read or any Bulk job created; and the text limits come from describe."""
+    emu = emulator_factory(rows=100, accounts=1)
+    mapping = json.loads(json.dumps(defaults.OPPORTUNITY_MAPPING))
+    mapping["fields"]["Gone__c"] = "Description__c"
+    loader = make_loader(make_config(tmp_path, mapping=mapping))
+    with pytest.raises(MappingInvalid, match="Gone__c: no such field on Opportunity"):
+        loader.step()
+    assert emu.admin.get("/jobs").json()["jobs"] == []
+
+    fitting = make_loader(make_config(tmp_path))
+    fitting.step()
+    limits = {m.target: m.max_length for m in fitting.config.mapping.fields}
+    assert (limits["Name"], limits["ExternalId__c"], limits["Description"]) == (120, 255, 32_000)
 
 
 def test_external_id_must_be_an_external_id_field(emulator_factory) -> None:

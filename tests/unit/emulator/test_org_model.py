@@ -41,6 +41,8 @@ def test_opportunity_describe_has_real_types() -> None:
         f = _field(body, name)
         assert (f["type"], f["nillable"]) == (kind, nillable), name
     assert _field(body, "Description")["length"] == 32000
+    # Real lengths: the loader bounds each text field by these before sending.
+    assert (_field(body, "Name")["length"], _field(body, "ExternalId__c")["length"]) == (120, 255)
     account = _field(body, "AccountId")
     assert account["referenceTo"] == ["Account"] and account["relationshipName"] == "Account"
     ext = _field(body, "ExternalId__c")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from include.dc2sf.logic.mapping import (
     CLEAR_FIELD,
+    MAX_FIELD_CHARS,
     FieldMapping,
     MappingSpec,
     SourcePage,
@@ -186,7 +187,7 @@ def test_apply_maps_a_page_and_rejects_bad_rows_without_failing_the_page() -> No
     assert mapped.records[1].parent is None
     [rejected] = mapped.rejected
     assert rejected.key == "k2" and rejected.field == "CloseDate"
-    assert "'31/02/2024' does not match the date format '%d/%m/%Y'" in rejected.reason
+    assert rejected.reason == "'31/02/2024' is not a valid date (day is out of range for month)"
     assert rejected.row == ("k2", "Deal 2", "12", "31/02/2024", "acc1")
     assert mapped.last_key == "k3"
 
@@ -216,8 +217,69 @@ def test_literal_na_text_and_overlong_text_are_rejected() -> None:
     with pytest.raises(ValueRejected, match="32001 characters"):
         text.convert("x" * 32_001)
     short = FieldMapping("Name", "N__c", max_length=5)
-    with pytest.raises(ValueRejected, match="more than the 5"):
+    with pytest.raises(ValueRejected, match="more than the field's limit of 5"):
         short.convert("abcdef")
+
+
+@pytest.mark.parametrize(
+    ("value", "input_format", "reason"),
+    [
+        ("2025-02-30", None, "'2025-02-30' is not a valid date (day is out of range for month)"),
+        ("2025-13-01", None, "'2025-13-01' is not a valid date (month must be in 1..12)"),
+        (
+            "31/02/2024",
+            "%d/%m/%Y",
+            "'31/02/2024' is not a valid date (day is out of range for month)",
+        ),
+        ("30 February 2025", "%d %B %Y", "is not a valid date (day is out of range for month)"),
+        ("next tuesday", None, "'next tuesday' does not match the date format 'ISO 8601'"),
+        ("2024/02/01", "%d/%m/%Y", "'2024/02/01' does not match the date format '%d/%m/%Y'"),
+        ("out of range", "%d %B %Y", "'out of range' does not match the date format '%d %B %Y'"),
+    ],
+)
+def test_an_impossible_date_is_told_apart_from_a_format_mismatch(
+    value: str, input_format: str | None, reason: str
+) -> None:
+    """The format was right and the day does not exist: say so, not "does not match"."""
+    for kind in ("date", "datetime"):
+        field = FieldMapping("CloseDate", "C__c", kind=kind, input_format=input_format)
+        with pytest.raises(ValueRejected) as rejected:
+            field.convert(value)
+        assert reason in str(rejected.value)
+
+
+def test_field_lengths_from_describe_bound_text_before_sending() -> None:
+    """Opportunity Name is 120 characters in describe: a 121-character Name is refused here,
+    naming field, length and limit, instead of coming back as STRING_TOO_LONG a round later."""
+    spec = MappingSpec.from_dict(BASE_SPEC)
+    fitted = spec.with_max_lengths({"Name": 120, "ExternalId__c": 255, "CloseDate": 0, "Other": 5})
+    limits = {m.target: m.max_length for m in fitted.fields}
+    assert (limits["Name"], limits["ExternalId__c"]) == (120, 255)
+    assert limits["CloseDate"] == MAX_FIELD_CHARS, "no length (a date) keeps the Bulk limit"
+    assert limits["Account.ExternalId__c"] == MAX_FIELD_CHARS, "not in the describe: unchanged"
+    page = SourcePage(
+        COLUMNS,
+        [
+            ("k1", "n" * 120, 1, "01/01/2024", "a"),
+            ("k2", "n" * 121, 1, "01/01/2024", "a"),
+        ],
+    )
+    assert [r.key for r in spec.apply(page).records] == ["k1", "k2"], "the unfitted spec sends both"
+    mapped = fitted.apply(page)
+    assert [r.key for r in mapped.records] == ["k1"]
+    [rejected] = mapped.rejected
+    assert (rejected.key, rejected.field) == ("k2", "Name")
+    assert rejected.reason == "STRING_TOO_LONG: 121 characters, more than the field's limit of 120"
+    # A mapping's own smaller max_length is kept; describe never raises a limit.
+    own = MappingSpec.from_dict(
+        {
+            **BASE_SPEC,
+            "fields": {**BASE_SPEC["fields"], "Name": {"source": "Name__c", "max_length": 10}},
+        }
+    )
+    assert {m.target: m.max_length for m in own.with_max_lengths({"Name": 120}).fields}[
+        "Name"
+    ] == 10
 
 
 @pytest.mark.parametrize(
@@ -298,9 +360,11 @@ def test_dates() -> None:
     assert format_date("2024-02-29 10:11", "%Y-%m-%d %H:%M") == "2024-02-29"
     assert format_date("Feb 29 2024", "%b %d %Y") == "2024-02-29"  # strptime fallback
     assert format_date(dt.date(5, 1, 2)) == "0005-01-02"
-    for bad, fmt in (("2023-02-29", None), ("29/02/2023", "%d/%m/%Y"), ("2024/02/01", "%d/%m/%Y")):
-        with pytest.raises(ValueRejected, match="does not match"):
+    for bad, fmt in (("2023-02-29", None), ("29/02/2023", "%d/%m/%Y")):
+        with pytest.raises(ValueRejected, match="is not a valid date"):
             format_date(bad, fmt)
+    with pytest.raises(ValueRejected, match="does not match"):
+        format_date("2024/02/01", "%d/%m/%Y")
     with pytest.raises(ValueRejected, match="not a date"):
         format_date(20240101)
 
