@@ -30,6 +30,8 @@ from include.dc2sf.logic.progress import (
     format_duration,
     format_percent,
     format_rate,
+    iso,
+    parse_time,
     total_progress,
 )
 
@@ -91,6 +93,11 @@ class TaskSnapshot:
     rendered_map_index: str | None = None
     #: Sensor only: when its trigger fires (trigger kwargs, else the rendered ``target_time``).
     fire_at: dt.datetime | None = None
+    #: ``up_for_retry`` only: when Airflow will start the next try (None when unknown).
+    retry_at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        _normalise_times(self, ("start_date", "end_date", "fire_at", "retry_at"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,32 +119,21 @@ class RunSnapshot:
     stagger_minutes: float | None = None
     source: str = "plugin"
 
+    def __post_init__(self) -> None:
+        _normalise_times(self, ("start_date", "end_date", "now"))
+
+
+def _normalise_times(snapshot: object, names: Sequence[str]) -> None:
+    """Puts every timestamp of a snapshot into the one time model (aware UTC, stdlib class).
+
+    Done here, where the facts enter, so neither the plugin nor the REST client can hand the
+    arithmetic a naive or pendulum value, whatever form Airflow gave them.
+    """
+    for name in names:
+        object.__setattr__(snapshot, name, parse_time(getattr(snapshot, name)))
+
 
 # --- small helpers -------------------------------------------------------------------------------
-
-
-def iso(moment: dt.datetime | None) -> str | None:
-    """UTC ISO 8601 with ``Z`` (what :mod:`logic.progress` writes), seconds precision."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    """ISO text (any offset, ``Z``) or epoch seconds → aware UTC datetime; None stays None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
-    else:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
 
 
 def format_clock(moment: dt.datetime | None, now: dt.datetime) -> str:
@@ -171,10 +167,7 @@ def parse_progress(raw: Mapping[str, Any]) -> Progress:
     state of the view, not a :class:`LoadState`: it counts as running for the arithmetic.
     """
     data = dict(raw)
-    for name in ("started_at", "updated_at"):
-        moment = parse_time(data.get(name))
-        data[name] = iso(moment) if moment is not None else None
-    if data.get("updated_at") is None:
+    if data.get("updated_at") in (None, ""):
         data["updated_at"] = data.get("started_at")
     state = str(data.get("state") or LoadState.RUNNING.value)
     if state not in {s.value for s in LoadState}:
