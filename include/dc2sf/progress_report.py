@@ -70,6 +70,7 @@ TONES: dict[str, str] = {
     "queued": "idle",
     "running": "active",
     "retrying": "warn",
+    "up_for_retry": "warn",
     "success": "ok",
     "failed": "bad",
     "upstream_failed": "bad",
@@ -209,15 +210,16 @@ def partition_state(
     """The one word the view shows for a partition, from both TIs and the loader's own state.
 
     The load TI wins once it has a state of its own; before that the sensor decides (the
-    partition is *waiting* for its stagger slot). ``retrying`` covers both an Airflow retry
-    (``up_for_retry``) and the loader's own record-retry rounds (progress state ``retrying``).
+    partition is *waiting* for its stagger slot). ``up_for_retry`` is Airflow's: a try failed
+    (or was killed) and the next one starts at the TI's retry time; ``retrying`` is the loader's
+    own record-retry round inside a running try (progress state ``retrying``).
     """
     load_state = load.state if load else None
     wait_state = wait.state if wait else None
     if load_state in _TERMINAL_TI_STATES:
         return str(load_state)
     if load_state == "up_for_retry":
-        return "retrying"
+        return "up_for_retry"
     if load_state in _LOAD_ACTIVE_TI_STATES:
         return "retrying" if progress_state == "retrying" else "running"
     if load_state == "queued" or (load_state == "scheduled" and wait_state == "success"):
@@ -236,9 +238,10 @@ def _state_label(
 ) -> str:
     if state == "waiting":
         return f"waiting until {format_clock(fire_at, now)}" if fire_at else "waiting"
+    if state == "up_for_retry":
+        retry_at = load.retry_at if load else None
+        return f"up for retry at {format_clock(retry_at, now)}" if retry_at else "up for retry"
     if state == "retrying" and load is not None:
-        if load.state == "up_for_retry":
-            return f"retrying (try {load.try_number} failed)"
         return f"retrying (try {load.try_number})" if load.try_number > 1 else "retrying"
     if state == "running" and load is not None and load.try_number > 1:
         return f"running (try {load.try_number})"
@@ -358,6 +361,11 @@ def _partition_entry(
         and isinstance(estimate, int)
     )
     terminal = state in _TERMINAL_TI_STATES
+    # A try that started but has not pushed progress yet (a new try's XComs are cleared when it
+    # starts) knows nothing this view can show: its counts are unknown, not zero.
+    reported = progress is not None or try_number == 0
+    retry_at = load.retry_at if load is not None and state == "up_for_retry" else None
+    unsettled = progress.unsettled if progress and state != "success" else 0
     rate = progress.rate_per_second if progress else None
     eta = progress.eta_seconds if progress and not terminal else None
     finish = progress.projected_finish if progress and not terminal else None
@@ -380,6 +388,7 @@ def _partition_entry(
     entry: dict[str, Any] = {
         "map_index": index,
         "partition": int(source.get("partition", index)),
+        "name": f"p{int(source.get('partition', index))}",
         "label": _label(load, index),
         "range_start": source.get("range_start"),
         "range_end": source.get("range_end"),
@@ -388,13 +397,16 @@ def _partition_entry(
         "tone": TONES.get(state, "idle"),
         "state_label": _state_label(state, fire_at, load, now),
         "waiting_until": iso(fire_at),
+        "retry_at": iso(retry_at),
         "wait_state": wait.state if wait else None,
         "load_state": load.state if load else None,
         "progress_state": raw.get("state") if raw else None,
         "try_number": try_number,
         "max_tries": load.max_tries if load else None,
         **counters,
+        "reported": reported,
         "settled": progress.settled if progress else 0,
+        "unsettled": unsettled,
         "source_count": source_count,
         "source_count_estimated": estimated,
         "percent_complete": _round(percent, 2),
@@ -414,7 +426,8 @@ def _partition_entry(
         "error": error,
     }
     entry["display"] = {
-        **{name: format_count(counters[name]) for name in counters},
+        **{name: format_count(counters[name] if reported else None) for name in counters},
+        "unsettled": format_count(unsettled),
         "source_count": ("~" if estimated else "") + format_count(source_count),
         "percent_complete": "–" if percent is None else f"{percent:.1f}%",
         "rate": format_rate(rate),
@@ -422,6 +435,8 @@ def _partition_entry(
         "eta": format_duration(eta) if eta is not None else "–",
         "projected_finish": format_clock(finish, now),
         "waiting_until": format_clock(fire_at, now) if fire_at else "–",
+        "retry_at": format_clock(retry_at, now) if retry_at else "–",
+        "retry_in": format_duration((retry_at - now).total_seconds()) if retry_at else "–",
     }
     return entry
 
@@ -518,7 +533,7 @@ def render_text(report: Mapping[str, Any], *, server_url: str | None = None) -> 
     parts: Sequence[Mapping[str, Any]] = report["partitions"]
     lines = [
         RULE,
-        "BULK LOAD PROGRESS",
+        "PARTITION PROGRESS",
         f"{run['dag_id']} / {run['run_id']}",
         f"Run state: {run['state']}   as of {report['generated_at']}",
         RULE,
@@ -539,6 +554,12 @@ def render_text(report: Mapping[str, Any], *, server_url: str | None = None) -> 
             f"jobs {d['jobs_in_flight']}/{d['jobs_total']} in flight, "
             f"{d['rate']}, ETA {d['eta']} ({p['state_label']})"
         )
+        if p["state"] == "up_for_retry":
+            lines.append(
+                f"  {'':<{width}}  next try at {d['retry_at']} (in {d['retry_in']}); "
+                f"{d['unsettled']} records sent before the try ended are counted when it "
+                "re-attaches their Bulk jobs"
+            )
         if server_url and p.get("log_url"):
             lines.append(f"  {'':<{width}}  log: {server_url.rstrip('/')}/{p['log_url']}")
         if p.get("dead_letter_folder") and p.get("dead_lettered"):

@@ -127,7 +127,7 @@ def test_run_list_in_chromium(driver: Any, live_server: str, scenario: Scenario)
             driver.execute_script(
                 "return document.querySelectorAll('#runs tr[data-run-id]').length"
             )
-            == 2
+            == 3
         )
     )
     driver.execute_script("document.querySelector('#runs tr[data-run-id] a').click()")
