@@ -380,7 +380,7 @@ def _partition_entry(
     if terminal and progress is not None:
         finish = None
     percent = progress.percent_complete if progress else None
-    if progress is None and source_count is not None and state != "success":
+    if progress is None and reported and source_count is not None and state != "success":
         percent = 100.0 if source_count == 0 else 0.0  # not started: nothing settled yet
     if state == "success" and percent is None:
         percent = 100.0

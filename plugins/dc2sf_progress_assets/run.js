@@ -110,7 +110,8 @@
       role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
       "aria-valuenow": pct == null ? "" : String(pct), "aria-label": p.name + " progress" }, parts);
     return el("div", {}, [bar, el("div", { className: "bar-text",
-      text: pct == null ? "no source count" : d.percent_complete + " of " + d.source_count })]);
+      text: pct != null ? d.percent_complete + " of " + d.source_count
+        : p.reported === false ? "not reported yet" : "no source count" })]);
   }
 
   function loadedCell(p) {
