@@ -1,4 +1,4 @@
-"""Partition progress of the Data Cloud → Salesforce load, inside the Airflow UI (issue 6).
+"""Partition progress of the Data Cloud → Salesforce load, inside the Airflow UI.
 
 A FastAPI app mounted in the api-server at ``/dc2sf`` (under ``[api] base_url`` if set):
 
@@ -9,8 +9,8 @@ A FastAPI app mounted in the api-server at ``/dc2sf`` (under ``[api] base_url`` 
 
 Why it looks like this:
 
-* Plugin apps get **no** auth from Airflow (reference §0.1): every route requires a logged-in user
-  (the UI's ``_token`` cookie or a Bearer token), and every route that shows a run also requires
+* Plugin apps get **no** auth from Airflow (their routes answer anonymous callers): every route
+  requires a logged-in user (the UI's ``_token`` cookie or a Bearer token), and every route that shows a run also requires
   read access to *that* DAG through the auth manager (runs, task instances, XComs, logs), so a
   user who cannot see the DAG in Airflow cannot see it here either (403).
 * The api-server has metadata-DB access, so the report reads the ``progress`` XComs, the mapped

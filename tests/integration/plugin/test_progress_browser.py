@@ -3,7 +3,7 @@
 It logs in through Airflow's login form, sees every partition, sees the numbers move when the
 `progress` XComs change, checks the narrow-window layout, and saves the screenshot used by the
 README. The helpers in progress_browser.py take a base URL and credentials, so the end-to-end test
-against a live `airflow standalone` load (issue 6 acceptance) reuses them unchanged.
+against a live `airflow standalone` load reuses them unchanged.
 """
 
 from __future__ import annotations
