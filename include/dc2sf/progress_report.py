@@ -48,6 +48,8 @@ DEFAULT_DAG_ID = "datacloud_to_salesforce"
 REFRESH_SECONDS = 5
 
 ACTIVE_RUN_STATES = frozenset({"queued", "running"})
+#: Display states of a partition whose load try has started (so it has counts, or should have).
+_STARTED_STATES = frozenset({"running", "retrying", "up_for_retry", "failed"})
 _TERMINAL_TI_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 _LOAD_ACTIVE_TI_STATES = frozenset({"running", "deferred", "restarting", "up_for_reschedule"})
 _WAITING_TI_STATES = frozenset(
@@ -363,7 +365,7 @@ def _partition_entry(
     terminal = state in _TERMINAL_TI_STATES
     # A try that started but has not pushed progress yet (a new try's XComs are cleared when it
     # starts) knows nothing this view can show: its counts are unknown, not zero.
-    reported = progress is not None or try_number == 0
+    reported = progress is not None or state not in _STARTED_STATES
     retry_at = load.retry_at if load is not None and state == "up_for_retry" else None
     unsettled = progress.unsettled if progress and state != "success" else 0
     rate = progress.rate_per_second if progress else None

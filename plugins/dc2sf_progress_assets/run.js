@@ -59,7 +59,8 @@
       ["Success rate", d.success_rate, "success_rate"],
       ["Rate", d.rate, "rate"],
       ["Complete", d.percent_complete + " of " + d.source_count, "percent_complete"],
-      ["Projected final", "~" + d.projected_succeeded + " loaded", "projected_succeeded"],
+      ["Projected final", d.projected_succeeded === "–" ? "–" : "~" + d.projected_succeeded + " loaded",
+        "projected_succeeded"],
       ["Projected finish", d.projected_finish + (t.eta_seconds ? " (in " + d.eta + ")" : ""), "projected_finish"]
     ];
     var box = document.getElementById("summary");

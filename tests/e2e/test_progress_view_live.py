@@ -155,6 +155,7 @@ def test_progress_view_follows_a_live_load(live_env: LiveEnv, driver: Any, tmp_p
     assert all(cells["State"].startswith("success") for cells in final_rows.values()), final_rows
     assert sum(_count(cells["Loaded"]) for cells in final_rows.values()) == in_org
     assert all(n >= 2 for n in pb.chart_series(driver).values())  # a line per partition
+    assert pb.table_overflow(driver) <= 0, "full-length watermarks make the table scroll sideways"
     pb.save_screenshot(driver, ARTIFACT_END)
     if not screenshot_taken:  # the run outpaced the polling: the finished page is still true
         pb.save_screenshot(driver, ARTIFACT, DOC_COPY)
