@@ -379,6 +379,10 @@ def _partition_entry(
         elif typical_rate:
             finish = start + dt.timedelta(seconds=source_count / typical_rate)
         eta = (finish - now).total_seconds() if finish else None
+    if progress is not None and retry_at is not None and progress.eta_seconds is not None:
+        # Up for retry: nothing moves until the next try starts, then it goes on at its pace.
+        finish = max(retry_at, now) + dt.timedelta(seconds=progress.eta_seconds)
+        eta = (finish - now).total_seconds()
     if terminal and progress is not None:
         finish = None
     percent = progress.percent_complete if progress else None

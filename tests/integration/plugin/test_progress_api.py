@@ -232,6 +232,11 @@ def test_partition_up_for_retry_after_a_kill(
     assert killed["display"]["succeeded"] == "10,000"
     assert killed["unsettled"] == 30_000 and killed["display"]["unsettled"] == "30,000"
     assert killed["reported"] is True
+    # Its ETA starts when the retry does: the 30,000 left at the killed try's own pace.
+    started = scenario.killed_at - dt.timedelta(hours=3) + dt.timedelta(seconds=20)
+    pace = 10_000 / (scenario.killed_at - dt.timedelta(seconds=5) - started).total_seconds()
+    finish = retry_at + dt.timedelta(seconds=30_000 / pace)
+    assert killed["projected_finish"] == finish.strftime("%Y-%m-%dT%H:%M:%SZ")
     # The new try has not pushed progress yet: its counts are unknown, not zero.
     assert resumed["state"] == "running" and resumed["reported"] is False
     assert resumed["display"]["succeeded"] == "–" and resumed["display"]["processed"] == "–"
