@@ -311,9 +311,32 @@ def _page_while_up_for_retry(run: Run, browser: Any) -> None:
         assert pending == [f"+{part['unsettled']:,} pending"], row
     pb.save_screenshot(browser, ARTIFACTS / "progress-crash-up-for-retry.png")
     browser.set_window_size(1400, 1000)
+
+    # The next try: running (or already done), never back to "Loaded 0" below what was settled.
+    wait_until(
+        lambda: (
+            (t := run.ti()).get("try_number", 0) > ti["try_number"]
+            and t.get("state") in ("running", "success")
+        ),
+        timeout=120,
+        poll=0.5,
+        what="the next try to start",
+    )
+    pb.open_run_page(browser, stack.api_url, DAG_ID, run.run_id)
+    retried = pb.read_partitions(browser)[0]
+    assert retried["State"].startswith(
+        (
+            f"running (try {ti['try_number'] + 1})",
+            f"retrying (try {ti['try_number'] + 1})",
+            "success",
+        )
+    ), retried
+    shown = retried["Loaded"].split("\n")[0]
+    assert shown == "–" or int(shown.replace(",", "")) >= part["succeeded"], retried
     print(
         f"crash {BROWSER_POINT}: page showed {row['State'].splitlines()[0]!r}, "
-        f"Loaded {row['Loaded']!r}"
+        f"Loaded {row['Loaded']!r}; then {retried['State'].splitlines()[0]!r}, "
+        f"Loaded {retried['Loaded']!r}"
     )
 
 
