@@ -1,4 +1,4 @@
-"""Partition progress of the Data Cloud → Salesforce load, inside the Airflow UI (issue 6).
+"""Partition progress of the Data Cloud → Salesforce load, inside the Airflow UI.
 
 A FastAPI app mounted in the api-server at ``/dc2sf`` (under ``[api] base_url`` if set):
 
@@ -10,8 +10,8 @@ A FastAPI app mounted in the api-server at ``/dc2sf`` (under ``[api] base_url`` 
 
 Why it looks like this:
 
-* Plugin apps get **no** auth from Airflow (reference §0.1): every route requires a logged-in user
-  (the UI's ``_token`` cookie or a Bearer token), and every route that shows a run also requires
+* Plugin apps get **no** auth from Airflow (their routes answer anonymous callers): every route
+  requires a logged-in user (the UI's ``_token`` cookie or a Bearer token), and every route that shows a run also requires
   read access to *that* DAG through the auth manager (runs, task instances, XComs, logs), so a
   user who cannot see the DAG in Airflow cannot see it here either (403).
 * The api-server has metadata-DB access, so the report reads the ``progress`` XComs, the mapped
@@ -73,6 +73,8 @@ from include.dc2sf.progress_report import (
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "/dc2sf"
+#: The page's one name: menu entry, run tab, page titles (README and alerts say the same).
+PAGE_NAME = "Partition progress"
 ASSETS = Path(__file__).resolve().parent / "dc2sf_progress_assets"
 RUN_LIST_LIMIT = 25
 _ASSET_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -97,7 +99,7 @@ def _read_dag_from_query(request: Request, user: GetUserDep) -> None:
 
 
 app = FastAPI(
-    title="Bulk load partition progress",
+    title=PAGE_NAME,
     docs_url=None,
     redoc_url=None,
     openapi_url=None,
@@ -164,8 +166,8 @@ def _xcom_value(row: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=32)
-def _stagger_default(dag_id: str, dag_version_id: str | None) -> float | None:
-    """``stagger_minutes`` Param default of the DAG version that made the run (cached per version)."""
+def _serialized_dag(dag_id: str, dag_version_id: str | None) -> Any:
+    """The DAG version that made the run (cached per version; None when it cannot be read)."""
     from airflow.models.dag_version import DagVersion
     from airflow.models.serialized_dag import SerializedDagModel
     from airflow.utils.session import create_session
@@ -176,18 +178,23 @@ def _stagger_default(dag_id: str, dag_version_id: str | None) -> float | None:
             if dag_version_id:
                 version = session.get(DagVersion, uuid.UUID(dag_version_id))
                 serialized = version.serialized_dag if version else None
-            dag = (
+            return (
                 serialized.dag
                 if serialized is not None
                 else SerializedDagModel.get_dag(dag_id, session=session)
             )
-            if dag is None or "stagger_minutes" not in dag.params:
-                return None
-            value = dag.params["stagger_minutes"]
-            return float(value) if value is not None else None
-    except Exception:  # the stagger is only a fallback for partitions whose sensor never ran
-        log.warning("Could not read stagger_minutes of %s", dag_id, exc_info=True)
+    except Exception:  # Param defaults and retry times are extras: the report works without
+        log.warning("Could not read the serialized DAG %s", dag_id, exc_info=True)
         return None
+
+
+def _stagger_default(dag_id: str, dag_version_id: str | None) -> float | None:
+    """``stagger_minutes`` Param default of the DAG version that made the run."""
+    dag = _serialized_dag(dag_id, dag_version_id)
+    if dag is None or "stagger_minutes" not in dag.params:
+        return None
+    value = dag.params["stagger_minutes"]
+    return float(value) if value is not None else None
 
 
 def _stagger_minutes(dag_run: Any) -> float | None:
@@ -236,6 +243,50 @@ def _fire_times(session: Session, dag_id: str, run_id: str, waits: list[Any]) ->
     return times
 
 
+def _retry_times(session: Session, dag_run: Any, map_indexes: list[int]) -> dict[int, dt.datetime]:
+    """When Airflow starts the next try of each ``up_for_retry`` load TI.
+
+    Asked of Airflow itself (``TaskInstance.next_retry_datetime()``: end of the failed try plus
+    ``retry_delay``, grown by ``retry_exponential_backoff`` with Airflow's per-TI jitter, capped by
+    ``max_retry_delay``, or a retry policy's override), the rule the scheduler applies, so the page
+    cannot drift from it. Needs the task's definition from the run's DAG version.
+    """
+    from airflow.models.taskinstance import TaskInstance as TI
+
+    if not map_indexes:
+        return {}
+    version = getattr(dag_run, "created_dag_version_id", None)
+    dag = _serialized_dag(dag_run.dag_id, str(version) if version else None)
+    if dag is None or not dag.has_task(LOAD_TASK_ID):
+        return {}
+    task = dag.get_task(LOAD_TASK_ID)
+    times: dict[int, dt.datetime] = {}
+    tis = session.scalars(
+        select(TI).where(
+            TI.dag_id == dag_run.dag_id,
+            TI.run_id == dag_run.run_id,
+            TI.task_id == LOAD_TASK_ID,
+            TI.map_index.in_(map_indexes),
+        )
+    ).all()
+    for ti in tis:
+        if ti.end_date is None:
+            continue
+        try:
+            ti.task = task
+            times[ti.map_index] = ti.next_retry_datetime()
+        except Exception:  # an odd task definition: show "up for retry" without the time
+            log.debug("No retry time for map index %s", ti.map_index, exc_info=True)
+        finally:
+            session.expunge(ti)  # read-only: never flush anything back
+    return times
+
+
+def _state(value: Any) -> str | None:
+    """A TI or run state (enum or text) as text; None when it has none."""
+    return str(value.value if hasattr(value, "value") else value) if value else None
+
+
 def load_snapshot(session: Session, dag_id: str, run_id: str) -> RunSnapshot:
     """Everything about one run, read from the metadata DB (404 if the run does not exist)."""
     from airflow.models.dagrun import DagRun
@@ -263,17 +314,27 @@ def load_snapshot(session: Session, dag_id: str, run_id: str) -> RunSnapshot:
     fire_at = _fire_times(
         session, dag_id, run_id, [r for r in rows if r.task_id == WAIT_TASK_ID and r.map_index >= 0]
     )
+    retry_at = _retry_times(
+        session,
+        dag_run,
+        [
+            r.map_index
+            for r in rows
+            if r.task_id == LOAD_TASK_ID and _state(r.state) == "up_for_retry"
+        ],
+    )
     tasks = [
         TaskSnapshot(
             task_id=r.task_id,
             map_index=r.map_index,
-            state=str(r.state.value if hasattr(r.state, "value") else r.state) if r.state else None,
+            state=_state(r.state),
             try_number=r.try_number or 0,
             max_tries=r.max_tries,
             start_date=r.start_date,
             end_date=r.end_date,
             rendered_map_index=r._rendered_map_index,
             fire_at=fire_at.get(r.map_index) if r.task_id == WAIT_TASK_ID else None,
+            retry_at=retry_at.get(r.map_index) if r.task_id == LOAD_TASK_ID else None,
         )
         for r in rows
     ]
@@ -299,11 +360,10 @@ def load_snapshot(session: Session, dag_id: str, run_id: str) -> RunSnapshot:
             plan = [dict(item) for item in value] if isinstance(value, list) else None
         elif isinstance(value, dict) and row.map_index >= 0:
             progress[row.map_index] = value
-    state = dag_run.state
     return RunSnapshot(
         dag_id=dag_id,
         run_id=run_id,
-        state=str(state.value if hasattr(state, "value") else state) if state else None,
+        state=_state(dag_run.state),
         start_date=dag_run.start_date,
         end_date=dag_run.end_date,
         now=dt.datetime.now(dt.UTC),
@@ -402,7 +462,10 @@ def _page(name: str, depth: int, **values: str) -> HTMLResponse:
     plugin_root = "../" * depth if depth else "./"
     escaped = {k: html.escape(v, quote=True) for k, v in values.items()}
     body = Template(_asset(name)).substitute(
-        plugin_root=plugin_root, airflow_root="../" * (depth + 1), **escaped
+        plugin_root=plugin_root,
+        airflow_root="../" * (depth + 1),
+        page_name=html.escape(PAGE_NAME),
+        **escaped,
     )
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
@@ -461,18 +524,18 @@ class PartitionProgressPlugin(AirflowPlugin):
 
     name = "dc2sf_partition_progress"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
-        {"app": app, "url_prefix": URL_PREFIX, "name": "Bulk load progress"}
+        {"app": app, "url_prefix": URL_PREFIX, "name": PAGE_NAME}
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {
-            "name": "Bulk load progress",
+            "name": PAGE_NAME,
             "href": "dc2sf/runs",  # no leading slash: relative to the UI root ([api] base_url)
             "destination": "nav",
             "nav_top_level": True,
             "url_route": "dc2sf_runs",
         },
         {
-            "name": "Partition progress",
+            "name": PAGE_NAME,
             "href": "dc2sf/runs/{DAG_ID}/{RUN_ID}",
             "destination": "dag_run",
             "url_route": "dc2sf_run_progress",

@@ -30,6 +30,8 @@ from include.dc2sf.logic.progress import (
     format_duration,
     format_percent,
     format_rate,
+    iso,
+    parse_time,
     total_progress,
 )
 
@@ -48,6 +50,8 @@ DEFAULT_DAG_ID = "datacloud_to_salesforce"
 REFRESH_SECONDS = 5
 
 ACTIVE_RUN_STATES = frozenset({"queued", "running"})
+#: Display states of a partition whose load try has started (so it has counts, or should have).
+_STARTED_STATES = frozenset({"running", "retrying", "up_for_retry", "failed"})
 _TERMINAL_TI_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 _LOAD_ACTIVE_TI_STATES = frozenset({"running", "deferred", "restarting", "up_for_reschedule"})
 _WAITING_TI_STATES = frozenset(
@@ -70,6 +74,7 @@ TONES: dict[str, str] = {
     "queued": "idle",
     "running": "active",
     "retrying": "warn",
+    "up_for_retry": "warn",
     "success": "ok",
     "failed": "bad",
     "upstream_failed": "bad",
@@ -93,6 +98,11 @@ class TaskSnapshot:
     rendered_map_index: str | None = None
     #: Sensor only: when its trigger fires (trigger kwargs, else the rendered ``target_time``).
     fire_at: dt.datetime | None = None
+    #: ``up_for_retry`` only: when Airflow will start the next try (None when unknown).
+    retry_at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        _normalise_times(self, ("start_date", "end_date", "fire_at", "retry_at"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,32 +126,21 @@ class RunSnapshot:
     stagger_minutes: float | None = None
     source: str = "plugin"
 
+    def __post_init__(self) -> None:
+        _normalise_times(self, ("start_date", "end_date", "now"))
+
+
+def _normalise_times(snapshot: object, names: Sequence[str]) -> None:
+    """Puts every timestamp of a snapshot into the one time model (aware UTC, stdlib class).
+
+    Done here, where the facts enter, so neither the plugin nor the REST client can hand the
+    arithmetic a naive or pendulum value, whatever form Airflow gave them.
+    """
+    for name in names:
+        object.__setattr__(snapshot, name, parse_time(getattr(snapshot, name)))
+
 
 # --- small helpers -------------------------------------------------------------------------------
-
-
-def iso(moment: dt.datetime | None) -> str | None:
-    """UTC ISO 8601 with ``Z`` (what :mod:`logic.progress` writes), seconds precision."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    """ISO text (any offset, ``Z``) or epoch seconds → aware UTC datetime; None stays None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
-    else:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
 
 
 def format_clock(moment: dt.datetime | None, now: dt.datetime) -> str:
@@ -175,10 +174,7 @@ def parse_progress(raw: Mapping[str, Any]) -> Progress:
     state of the view, not a :class:`LoadState`: it counts as running for the arithmetic.
     """
     data = dict(raw)
-    for name in ("started_at", "updated_at"):
-        moment = parse_time(data.get(name))
-        data[name] = iso(moment) if moment is not None else None
-    if data.get("updated_at") is None:
+    if data.get("updated_at") in (None, ""):
         data["updated_at"] = data.get("started_at")
     state = str(data.get("state") or LoadState.RUNNING.value)
     if state not in {s.value for s in LoadState}:
@@ -220,15 +216,16 @@ def partition_state(
     """The one word the view shows for a partition, from both TIs and the loader's own state.
 
     The load TI wins once it has a state of its own; before that the sensor decides (the
-    partition is *waiting* for its stagger slot). ``retrying`` covers both an Airflow retry
-    (``up_for_retry``) and the loader's own record-retry rounds (progress state ``retrying``).
+    partition is *waiting* for its stagger slot). ``up_for_retry`` is Airflow's: a try failed
+    (or was killed) and the next one starts at the TI's retry time; ``retrying`` is the loader's
+    own record-retry round inside a running try (progress state ``retrying``).
     """
     load_state = load.state if load else None
     wait_state = wait.state if wait else None
     if load_state in _TERMINAL_TI_STATES:
         return str(load_state)
     if load_state == "up_for_retry":
-        return "retrying"
+        return "up_for_retry"
     if load_state in _LOAD_ACTIVE_TI_STATES:
         return "retrying" if progress_state == "retrying" else "running"
     if load_state == "queued" or (load_state == "scheduled" and wait_state == "success"):
@@ -247,9 +244,10 @@ def _state_label(
 ) -> str:
     if state == "waiting":
         return f"waiting until {format_clock(fire_at, now)}" if fire_at else "waiting"
+    if state == "up_for_retry":
+        retry_at = load.retry_at if load else None
+        return f"up for retry at {format_clock(retry_at, now)}" if retry_at else "up for retry"
     if state == "retrying" and load is not None:
-        if load.state == "up_for_retry":
-            return f"retrying (try {load.try_number} failed)"
         return f"retrying (try {load.try_number})" if load.try_number > 1 else "retrying"
     if state == "running" and load is not None and load.try_number > 1:
         return f"running (try {load.try_number})"
@@ -379,6 +377,11 @@ def _partition_entry(
         and isinstance(estimate, int)
     )
     terminal = state in _TERMINAL_TI_STATES
+    # A try that started but has not pushed progress yet (a new try's XComs are cleared when it
+    # starts) knows nothing this view can show: its counts are unknown, not zero.
+    reported = progress is not None or state not in _STARTED_STATES
+    retry_at = load.retry_at if load is not None and state == "up_for_retry" else None
+    unsettled = progress.unsettled if progress and state != "success" else 0
     rate = progress.rate_per_second if progress else None
     eta = progress.eta_seconds if progress and not terminal else None
     finish = progress.projected_finish if progress and not terminal else None
@@ -390,10 +393,14 @@ def _partition_entry(
         elif typical_rate:
             finish = start + dt.timedelta(seconds=source_count / typical_rate)
         eta = (finish - now).total_seconds() if finish else None
+    if progress is not None and retry_at is not None and progress.eta_seconds is not None:
+        # Up for retry: nothing moves until the next try starts, then it goes on at its pace.
+        finish = max(retry_at, now) + dt.timedelta(seconds=progress.eta_seconds)
+        eta = (finish - now).total_seconds()
     if terminal and progress is not None:
         finish = None
     percent = progress.percent_complete if progress else None
-    if progress is None and source_count is not None and state != "success":
+    if progress is None and reported and source_count is not None and state != "success":
         percent = 100.0 if source_count == 0 else 0.0  # not started: nothing settled yet
     if state == "success" and percent is None:
         percent = 100.0
@@ -401,6 +408,7 @@ def _partition_entry(
     entry: dict[str, Any] = {
         "map_index": index,
         "partition": int(source.get("partition", index)),
+        "name": f"p{int(source.get('partition', index))}",
         "label": _label(load, index),
         "range_start": source.get("range_start"),
         "range_end": source.get("range_end"),
@@ -409,13 +417,16 @@ def _partition_entry(
         "tone": TONES.get(state, "idle"),
         "state_label": _state_label(state, fire_at, load, now),
         "waiting_until": iso(fire_at),
+        "retry_at": iso(retry_at),
         "wait_state": wait.state if wait else None,
         "load_state": load.state if load else None,
         "progress_state": raw.get("state") if raw else None,
         "try_number": try_number,
         "max_tries": load.max_tries if load else None,
         **counters,
+        "reported": reported,
         "settled": progress.settled if progress else 0,
+        "unsettled": unsettled,
         "source_count": source_count,
         "source_count_estimated": estimated,
         "percent_complete": _round(percent, 2),
@@ -435,7 +446,8 @@ def _partition_entry(
         "error": error,
     }
     entry["display"] = {
-        **{name: format_count(counters[name]) for name in counters},
+        **{name: format_count(counters[name] if reported else None) for name in counters},
+        "unsettled": format_count(unsettled),
         "source_count": ("~" if estimated else "") + format_count(source_count),
         "percent_complete": "–" if percent is None else f"{percent:.1f}%",
         "rate": format_rate(rate),
@@ -443,6 +455,8 @@ def _partition_entry(
         "eta": format_duration(eta) if eta is not None else "–",
         "projected_finish": format_clock(finish, now),
         "waiting_until": format_clock(fire_at, now) if fire_at else "–",
+        "retry_at": format_clock(retry_at, now) if retry_at else "–",
+        "retry_in": format_duration((retry_at - now).total_seconds()) if retry_at else "–",
     }
     return entry
 
@@ -539,7 +553,7 @@ def render_text(report: Mapping[str, Any], *, server_url: str | None = None) -> 
     parts: Sequence[Mapping[str, Any]] = report["partitions"]
     lines = [
         RULE,
-        "BULK LOAD PROGRESS",
+        "PARTITION PROGRESS",
         f"{run['dag_id']} / {run['run_id']}",
         f"Run state: {run['state']}   as of {report['generated_at']}",
         RULE,
@@ -560,6 +574,12 @@ def render_text(report: Mapping[str, Any], *, server_url: str | None = None) -> 
             f"jobs {d['jobs_in_flight']}/{d['jobs_total']} in flight, "
             f"{d['rate']}, ETA {d['eta']} ({p['state_label']})"
         )
+        if p["state"] == "up_for_retry":
+            lines.append(
+                f"  {'':<{width}}  next try at {d['retry_at']} (in {d['retry_in']}); "
+                f"{d['unsettled']} records sent before the try ended are counted when it "
+                "re-attaches their Bulk jobs"
+            )
         if server_url and p.get("log_url"):
             lines.append(f"  {'':<{width}}  log: {server_url.rstrip('/')}/{p['log_url']}")
         if p.get("dead_letter_folder") and p.get("dead_lettered"):

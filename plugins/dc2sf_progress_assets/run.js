@@ -44,25 +44,30 @@
 
   function renderSummary(report) {
     var t = report.totals, d = t.display;
-    var states = Object.keys(t.states).map(function (k) { return t.states[k] + " " + k.replace("_", " "); });
+    var states = Object.keys(t.states).map(function (k) { return t.states[k] + " " + k.replace(/_/g, " "); });
     var cards = [
       ["Partitions", t.partitions + (states.length ? " (" + states.join(", ") + ")" : ""), "partitions"],
       ["Processed", d.processed, "processed"],
       ["Loaded", d.succeeded, "succeeded"],
-      ["Dead-lettered", d.dead_lettered, "dead_lettered"],
-      ["Failed attempts", d.failed, "failed"],
+      ["Dead-lettered", d.dead_lettered, "dead_lettered",
+        "Records that ended failed, in the dead-letter files with their error"],
+      ["Failed attempts", d.failed, "failed",
+        "Every attempt Salesforce rejected, including attempts of records retried and then loaded"],
       ["Retried", d.retried, "retried"],
       ["API calls", d.api_calls, "api_calls"],
       ["Active Bulk jobs", d.jobs_in_flight + " of " + d.jobs_total, "jobs"],
       ["Success rate", d.success_rate, "success_rate"],
       ["Rate", d.rate, "rate"],
       ["Complete", d.percent_complete + " of " + d.source_count, "percent_complete"],
-      ["Projected final", "~" + d.projected_succeeded + " loaded", "projected_succeeded"],
+      ["Projected final", d.projected_succeeded === "–" ? "–" : "~" + d.projected_succeeded + " loaded",
+        "projected_succeeded"],
       ["Projected finish", d.projected_finish + (t.eta_seconds ? " (in " + d.eta + ")" : ""), "projected_finish"]
     ];
     var box = document.getElementById("summary");
     box.replaceChildren.apply(box, cards.map(function (c) {
-      return el("div", { className: "card", "data-total": c[2] }, [
+      var attrs = { className: "card", "data-total": c[2] };
+      if (c[3]) attrs.title = c[3];
+      return el("div", attrs, [
         el("div", { className: "k", text: c[0] }), el("div", { className: "v", text: c[1] })]);
     }));
   }
@@ -73,49 +78,84 @@
     return td;
   }
 
+  function note(text) { return el("div", { className: "note", text: text }); }
+
+  /* What the State cell says under the badge: when a waiting partition starts, when a retry
+   * starts, which try this is, and any error. */
+  function stateCell(p) {
+    var d = p.display;
+    var box = el("div", {}, [badge(p.state, p.state_label, p.tone)]);
+    if (p.waiting_until) box.appendChild(note("local: " + localTime(p.waiting_until)));
+    if (p.state === "up_for_retry") {
+      box.appendChild(note("try " + p.try_number + " ended" + (p.retry_at ? "; the next starts in "
+        + d.retry_in + " (local " + localTime(p.retry_at) + ")" : "") +
+        " and resumes from the checkpoint"));
+    } else if (p.try_number > 1) {
+      box.appendChild(note("try " + p.try_number + (p.max_tries != null ? " of " + (p.max_tries + 1) : "")));
+    }
+    if (p.reported === false) box.appendChild(note("this try has not reported progress yet"));
+    if (p.error) box.appendChild(note(p.error));
+    return box;
+  }
+
+  function progressBar(p) {
+    var d = p.display, pct = p.percent_complete;
+    var clamp = function (v) { return Math.max(0, Math.min(100, v)); };
+    var done = pct == null ? 0 : clamp(pct);
+    var parts = [el("span", { style: "width:" + done + "%" })];
+    if (p.unsettled && p.source_count) {
+      parts.push(el("span", { className: "pending", title: d.unsettled + " pending",
+        style: "left:" + done + "%;width:" + clamp(100 * p.unsettled / p.source_count) + "%" }));
+    }
+    var bar = el("div", { className: "bar" + (p.tone === "ok" ? " ok" : p.tone === "bad" ? " bad" : ""),
+      role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+      "aria-valuenow": pct == null ? "" : String(pct), "aria-label": p.name + " progress" }, parts);
+    return el("div", {}, [bar, el("div", { className: "bar-text",
+      text: pct != null ? d.percent_complete + " of " + d.source_count
+        : p.reported === false ? "not reported yet" : "no source count" })]);
+  }
+
+  function loadedCell(p) {
+    var box = el("div", {}, [document.createTextNode(p.display.succeeded)]);
+    if (p.unsettled) box.appendChild(el("span", { className: "sub-num",
+      title: "sent to Salesforce, outcome not collected yet", text: "+" + p.display.unsettled + " pending" }));
+    return box;
+  }
+
   function renderTable(report) {
     var tbody = document.querySelector("#partitions tbody");
     var rows = report.partitions.map(function (p, i) {
       var d = p.display;
-      var pct = p.percent_complete;
-      var bar = el("div", { className: "bar" + (p.tone === "ok" ? " ok" : p.tone === "bad" ? " bad" : ""),
-        role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
-        "aria-valuenow": pct == null ? "" : String(pct), "aria-label": "partition " + p.map_index + " progress" },
-        [el("span", { style: "width:" + (pct == null ? 0 : Math.max(0, Math.min(100, pct))) + "%" })]);
-      var barBox = el("div", {}, [bar, el("div", { className: "bar-text",
-        text: pct == null ? "no source count" : d.percent_complete + " of " + d.source_count })]);
-      var stateBox = el("div", {}, [badge(p.state, p.state_label, p.tone)]);
-      if (p.waiting_until) stateBox.appendChild(el("div", { className: "note", text: "local: " + localTime(p.waiting_until) }));
-      if (p.error) stateBox.appendChild(el("div", { className: "note", text: p.error }));
       var links = el("div", { className: "links" });
       if (p.log_url) links.appendChild(el("a", { href: airflowRoot + p.log_url, target: "_top", text: "Load log" }));
       if (p.wait_log_url) links.appendChild(el("a", { href: airflowRoot + p.wait_log_url, target: "_top", text: "Sensor log" }));
       if (p.dead_letter_url) links.appendChild(el("a", { href: pluginRoot + p.dead_letter_url,
         text: "Dead letters" + (p.dead_letter_files.length ? " (" + p.dead_letter_files.length + " files)" : "") }));
       var color = COLORS[i % COLORS.length];
-      var name = el("div", {}, [el("i", { style: "display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;background:" + color }),
-        document.createTextNode(p.label)]);
+      // The name and the key range, once: Airflow's rendered label says the same, so it is the tooltip.
+      var name = el("div", { title: p.label }, [
+        el("span", { className: "pname" }, [el("i", { style: "display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;background:" + color }),
+          document.createTextNode(p.name)]),
+        p.range ? el("div", { className: "range", text: p.range }) : null]);
       return el("tr", { "data-map-index": String(p.map_index), "data-state": p.state }, [
         cell("Partition", name),
-        cell("Range", p.range || "", "range"),
-        cell("State", stateBox),
-        cell("Progress", barBox, "bar-cell"),
+        cell("State", stateCell(p)),
+        cell("Progress", progressBar(p), "bar-cell"),
         cell("Processed", d.processed, "num"),
-        cell("Loaded", d.succeeded, "num"),
-        cell("Failed", d.failed, "num"),
-        cell("Retried", d.retried, "num"),
+        cell("Loaded", loadedCell(p), "num"),
         cell("Dead-lettered", d.dead_lettered, "num"),
+        cell("Failed attempts", d.failed, "num"),
+        cell("Retried", d.retried, "num"),
         cell("API calls", d.api_calls, "num"),
         cell("Bulk jobs", d.jobs_in_flight + " / " + d.jobs_total, "num"),
         cell("Rate", d.rate, "num"),
         cell("ETA", p.state === "success" ? "done" : d.eta, "num"),
         cell("Watermark", p.watermark || "–", "wm"),
-        cell("Try", p.try_number ? String(p.try_number) + (p.max_tries != null ? " of " + (p.max_tries + 1) : "") : "–", "num"),
         cell("Links", links)
       ]);
     });
     if (!rows.length) {
-      rows = [el("tr", {}, [el("td", { colspan: "16", text: report.run.planned ?
+      rows = [el("tr", {}, [el("td", { colspan: "14", text: report.run.planned ?
         "No partitions." : "No partitions yet: the plan task has not finished." })])];
     }
     tbody.replaceChildren.apply(tbody, rows);
@@ -205,11 +245,11 @@
       var line = svg("polyline", { points: pts, fill: "none", stroke: s.color, "stroke-width": 2,
         "data-map-index": String(s.p.map_index) });
       var title = svg("title", {});
-      title.textContent = s.p.label + ": " + s.p.display.succeeded + " loaded";
+      title.textContent = s.p.name + " " + (s.p.range || "") + ": " + s.p.display.succeeded + " loaded";
       line.appendChild(title);
       nodes.push(line);
       legend.appendChild(el("span", {}, [el("i", { style: "background:" + s.color }),
-        document.createTextNode(s.p.label + " — " + s.p.display.succeeded)]));
+        document.createTextNode(s.p.name + " — " + s.p.display.succeeded)]));
     });
     chart.replaceChildren.apply(chart, nodes);
   }

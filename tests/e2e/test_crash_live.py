@@ -1,4 +1,4 @@
-"""Crash suite in a real Airflow (issue 8 item 2): kill -9 at several points, nothing lost.
+"""Crash suite in a real Airflow: kill -9 at several points, nothing lost.
 
 One LocalExecutor stack and one emulator process for the module. Every scenario loads its own
 slice of the seeded keys (``range_start``/``range_end`` conf), so each proves exactness on rows no
@@ -19,6 +19,11 @@ the task at an exact line:
 * ``checkpoint_write``: the state store's ``updated_at`` is polled every 50 ms and the task is
   killed the moment it changes, i.e. in the burst of writes around a settle.
 
+In the ``jobs_in_flight`` scenario a headless Chromium also looks at the partition progress page
+while the killed try waits for its retry: the partition must say it is up for retry and when the
+next try starts (the killed try's end + the retry delay), and show the records it had loaded and
+the ones still pending instead of "Loaded 0"; and after the run, with no console error or 5xx.
+
 Plus: the scheduler killed (-9, its LocalExecutor and the running task with it) and restarted
 mid-run (the new scheduler resets the orphaned TI, which then runs again and resumes); the emulator
 killed while jobs are in flight and restarted 5 s later on the same port with the same org (its
@@ -28,15 +33,19 @@ with the run ``success`` and every row of its slice in Salesforce exactly once, 
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from devstack.airflow_stack import AirflowStack
+from tests.integration.plugin import progress_browser as pb
 from tests.support.live import (
     DAG_ID,
     LOAD_TASK,
@@ -62,6 +71,12 @@ SCENARIOS = [
     "emulator_restart",
 ]
 ROWS_PER_SCENARIO = 8_000
+#: Retry delay of the load task in this stack: long enough for the browser to see the partition
+#: up for retry after a kill (a page load under load takes a few seconds), short for the suite.
+RETRY_SECONDS = 12
+#: The scenario whose killed partition the browser looks at: some records loaded, some pending.
+BROWSER_POINT = "jobs_in_flight"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +97,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory, emulator: RestartableEmulator
 ) -> Iterator[AirflowStack]:
     home = tmp_path_factory.mktemp("crash") / "home"
-    install_fast_retries(home, retries=4)
+    install_fast_retries(home, seconds=RETRY_SECONDS, retries=4)
     with AirflowStack(
         home=home,
         emulator_url=emulator.base_url,
@@ -102,6 +117,20 @@ def stack(
         },
     ) as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def browser(stack: AirflowStack) -> Iterator[Any]:
+    """Headless Chromium logged in to the crash stack through Airflow's login form."""
+    reason = pb.ensure_chromium()
+    if reason:
+        pytest.skip(f"headless Chromium unavailable: {reason}")
+    web = pb.make_driver()
+    try:
+        pb.login(web, stack.api_url, stack.username, stack.password)
+        yield web
+    finally:
+        web.quit()
 
 
 @pytest.fixture(scope="module")
@@ -211,13 +240,20 @@ def test_task_killed_at_a_point_resumes_exactly(
     stack: AirflowStack,
     emulator: RestartableEmulator,
     slices: dict[str, list[str]],
+    request: pytest.FixtureRequest,
 ) -> None:
     all_keys = sorted(k for s in slices.values() for k in s)
+    browser = request.getfixturevalue("browser") if point == BROWSER_POINT else None
+    errors = pb.BrowserErrors(browser).collect() if browser else None
+    if errors:
+        errors.console.clear()  # the login page's own messages are not the progress view's
     began = time.monotonic()
     run = _trigger(stack, all_keys, slices[point])
     WAITS[point](run)
     state_before = run.checkpoint()
     killed = _kill_task(run)
+    if browser:
+        _page_while_up_for_retry(run, browser)
     finished = stack.client.wait_for_run(DAG_ID, run.run_id, timeout=600, poll=2.0)
     assert finished["state"] == "success", stack.log_tail("scheduler", 60)
     assert assert_exact(emulator, slices[point]) == ROWS_PER_SCENARIO
@@ -234,10 +270,73 @@ def test_task_killed_at_a_point_resumes_exactly(
         assert "Resuming partition" in log, log[-2000:]
     # Cleared on success: a later clear of this partition starts over, not at the end.
     assert state_store(stack.client, run.run_id, 0).get("checkpoint") is None
+    if browser and errors:
+        pb.open_run_page(browser, stack.api_url, DAG_ID, run.run_id)
+        after = pb.read_partitions(browser)[0]
+        assert after["State"].startswith("success"), after
+        pb.save_screenshot(browser, ARTIFACTS / "progress-crash-after.png")
+        browser.set_window_size(1400, 1000)
+        assert errors.problems() == [], errors.problems()
     print(
         f"crash {point}: killed try {killed['try_number']} at watermark "
         f"{(state_before or {}).get('watermark')!r}; {len(history)} tries; "
         f"{time.monotonic() - began:.0f}s"
+    )
+
+
+def _page_while_up_for_retry(run: Run, browser: Any) -> None:
+    """The progress page of the killed partition while Airflow waits to start its next try."""
+    ti = wait_until(
+        lambda: (t := run.ti()).get("state") == "up_for_retry" and t,
+        timeout=60,
+        poll=0.2,
+        what="the killed try to be up for retry",
+    )
+    stack = run.stack
+    pb.open_run_page(browser, stack.api_url, DAG_ID, run.run_id)
+    row = pb.read_partitions(browser)[0]
+    ended = dt.datetime.fromisoformat(ti["end_date"].replace("Z", "+00:00"))
+    retry_at = ended + dt.timedelta(seconds=RETRY_SECONDS)  # retry_delay, no backoff here
+    assert row["State"].startswith(f"up for retry at {retry_at:%H:%M:%S} UTC"), row
+    assert "resumes from the checkpoint" in row["State"], row
+    with httpx.Client(base_url=stack.api_url, timeout=60) as http:
+        http.headers["Authorization"] = f"Bearer {stack.client.token()}"
+        report = http.get(f"/dc2sf/api/runs/{DAG_ID}/{run.run_id}").json()
+    part = report["partitions"][0]
+    # What the killed try had settled, not "Loaded 0"; and what it had sent, still pending.
+    assert part["succeeded"] > 0, part
+    loaded, *pending = row["Loaded"].split("\n")
+    assert loaded == f"{part['succeeded']:,}", row
+    if part["unsettled"]:
+        assert pending == [f"+{part['unsettled']:,} pending"], row
+    pb.save_screenshot(browser, ARTIFACTS / "progress-crash-up-for-retry.png")
+    browser.set_window_size(1400, 1000)
+
+    # The next try: running (or already done), never back to "Loaded 0" below what was settled.
+    wait_until(
+        lambda: (
+            (t := run.ti()).get("try_number", 0) > ti["try_number"]
+            and t.get("state") in ("running", "success")
+        ),
+        timeout=120,
+        poll=0.5,
+        what="the next try to start",
+    )
+    pb.open_run_page(browser, stack.api_url, DAG_ID, run.run_id)
+    retried = pb.read_partitions(browser)[0]
+    assert retried["State"].startswith(
+        (
+            f"running (try {ti['try_number'] + 1})",
+            f"retrying (try {ti['try_number'] + 1})",
+            "success",
+        )
+    ), retried
+    shown = retried["Loaded"].split("\n")[0]
+    assert shown == "–" or int(shown.replace(",", "")) >= part["succeeded"], retried
+    print(
+        f"crash {BROWSER_POINT}: page showed {row['State'].splitlines()[0]!r}, "
+        f"Loaded {row['Loaded']!r}; then {retried['State'].splitlines()[0]!r}, "
+        f"Loaded {retried['Loaded']!r}"
     )
 
 

@@ -10,8 +10,14 @@ One definition of every figure, so the view, the reconcile task and the terminal
 * success rate = succeeded / settled (records still in flight do not count against it);
 * rate = settled / elapsed seconds (``started_at`` → ``updated_at``); ETA needs the source count.
 
-Timestamps are timezone-aware UTC ``datetime`` objects (epoch seconds are accepted and converted,
-for callers that keep time as ``time.time()``), serialised as ISO 8601 with ``Z``.
+One time model for every timestamp here, in the progress view and in the terminal report: an aware
+UTC ``datetime.datetime`` (the stdlib class, never a subclass), made by :func:`parse_time` from
+whatever form a timestamp arrives in and written back by :func:`iso` as ISO 8601 with ``Z``.
+Airflow hands out times in several forms (aware ``pendulum.DateTime`` from trigger kwargs, naive or
+aware ISO text from rendered templates and the REST API, epoch seconds from ``time.time()``), and
+mixing them is how ``can't compare offset-naive and offset-aware datetimes`` happens: pendulum's
+subtraction refuses a stdlib UTC datetime even when both are aware. Naive values mean UTC, which is
+how Airflow stores every timestamp.
 """
 
 from __future__ import annotations
@@ -52,21 +58,47 @@ COUNTER_FIELDS: tuple[str, ...] = (
 """The integer counters of :class:`Progress`, in display order (for views and reports)."""
 
 
-def _iso(moment: dt.datetime | None) -> str | None:
-    if moment is None:
+def parse_time(value: dt.datetime | str | float | None) -> dt.datetime | None:
+    """Any timestamp form → aware UTC stdlib ``datetime`` (the one time model); None stays None.
+
+    Accepts ``datetime`` objects of any class and zone (naive = UTC), ISO 8601 text with or without
+    an offset or ``Z``, and epoch seconds. Anything else is a ``ValueError`` naming the value.
+    """
+    if value is None or value == "":
         return None
-    if moment.tzinfo is None:
-        raise ValueError("progress timestamps must be timezone-aware (UTC)")
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if isinstance(value, bool):
+        raise ValueError(f"not a timestamp: {value!r}")
+    if isinstance(value, int | float):
+        moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+    elif isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
+    else:
+        raise ValueError(f"not a timestamp: {value!r}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    moment = moment.astimezone(dt.UTC)
+    # Rebuilt as the stdlib class: a pendulum.DateTime stays one through astimezone().
+    return dt.datetime(
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+        tzinfo=dt.UTC,
+    )
 
 
-def _parse_iso(text: str | None) -> dt.datetime | None:
-    if text is None:
-        return None
-    moment = dt.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp {text!r} has no time zone; write it in UTC with 'Z'")
-    return moment.astimezone(dt.UTC)
+def iso(moment: dt.datetime | str | float | None) -> str | None:
+    """A timestamp (any form :func:`parse_time` reads) → ISO 8601 UTC with ``Z``, seconds precision."""
+    parsed = parse_time(moment)
+    return None if parsed is None else parsed.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +108,9 @@ class Progress:
     partition: int
     range_start: str | None
     range_end: str | None
-    started_at: dt.datetime | float
-    updated_at: dt.datetime | float
+    #: Any form :func:`parse_time` reads; stored as aware UTC ``datetime``.
+    started_at: dt.datetime | str | float
+    updated_at: dt.datetime | str | float
     watermark: str | None = None
     processed: int = 0
     succeeded: int = 0
@@ -98,15 +131,10 @@ class Progress:
         if self.source_count is not None and self.source_count < 0:
             raise ValueError("progress.source_count must be non-negative")
         for name in ("started_at", "updated_at"):
-            value = getattr(self, name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                object.__setattr__(self, name, dt.datetime.fromtimestamp(value, dt.UTC))
-            elif not isinstance(value, dt.datetime):
-                raise ValueError(
-                    f"progress.{name} must be a datetime or epoch seconds, got {value!r}"
-                )
-        if self.started_at.tzinfo is None or self.updated_at.tzinfo is None:
-            raise ValueError("progress timestamps must be timezone-aware (UTC)")
+            moment = parse_time(getattr(self, name))
+            if moment is None:
+                raise ValueError(f"progress.{name} is required")
+            object.__setattr__(self, name, moment)
         if self.updated_at < self.started_at:
             raise ValueError("progress.updated_at is before started_at")
         object.__setattr__(self, "state", LoadState(self.state))
@@ -136,6 +164,14 @@ class Progress:
     @property
     def settled(self) -> int:
         return self.succeeded + self.dead_lettered
+
+    @property
+    def unsettled(self) -> int:
+        """Records read and sent (or about to be) whose outcome the loader has not seen yet.
+
+        After a crash these may already be in Salesforce: the next try re-attaches their jobs.
+        """
+        return max(0, self.processed - self.settled)
 
     @property
     def elapsed_seconds(self) -> float:
@@ -192,8 +228,8 @@ class Progress:
             range_end=self.range_end,
             watermark=self.watermark,
             state=self.state.value,
-            started_at=_iso(self.started_at),
-            updated_at=_iso(self.updated_at),
+            started_at=iso(self.started_at),
+            updated_at=iso(self.updated_at),
             source_count=self.source_count,
             settled=self.settled,
             elapsed_seconds=round(self.elapsed_seconds, 3),
@@ -201,7 +237,7 @@ class Progress:
             success_rate=_round(self.success_rate, 6),
             percent_complete=_round(self.percent_complete),
             eta_seconds=_round(self.eta_seconds),
-            projected_finish=_iso(self.projected_finish),
+            projected_finish=iso(self.projected_finish),
         )
         return data
 
@@ -215,8 +251,6 @@ class Progress:
         )
         if missing:
             raise ValueError(f"progress is missing {sorted(missing)}")
-        values["started_at"] = _parse_iso(values["started_at"])
-        values["updated_at"] = _parse_iso(values["updated_at"])
         return cls(**values)
 
 
@@ -280,8 +314,8 @@ class ProgressTotals:
             **self.counters,
             "settled": self.settled,
             "source_count": self.source_count,
-            "started_at": _iso(self.started_at),
-            "updated_at": _iso(self.updated_at),
+            "started_at": iso(self.started_at),
+            "updated_at": iso(self.updated_at),
             "rate_per_second": _round(self.rate_per_second),
             "success_rate": _round(self.success_rate, 6),
             "eta_seconds": _round(self.eta_seconds),

@@ -149,6 +149,7 @@ def bearer(token: str) -> dict[str, str]:
 
 ACTIVE_RUN = "manual__progress_active"
 FINISHED_RUN = "manual__progress_finished"
+RETRY_RUN = "manual__progress_retry"
 
 
 @dataclass
@@ -161,6 +162,8 @@ class Scenario:
     fire_at: dict[int, dt.datetime] = field(default_factory=dict)
     estimated_rows: dict[int, int] = field(default_factory=dict)
     dead_letter_root: Path | None = None
+    #: Retry run: when partition 0's killed try ended.
+    killed_at: dt.datetime | None = None
 
 
 @pytest.fixture(scope="session")
@@ -172,6 +175,9 @@ def scenario(airflow_home: Path) -> Scenario:
       p3 sensor deferred until its trigger's moment; p4 sensor not started yet (fire time from
       the stagger rule, with the DAG's Param default since the run's conf has none).
     Finished run: p0 success, p1 failed, p2 upstream_failed.
+    Retry run (older than the active one): p0's try 1 was killed 20 s ago with 10,000 of 40,000
+      records settled and 30,000 sent (``up_for_retry``, its progress XCom still there); p1's
+      try 2 has started and has not pushed progress yet (a new try's XComs are cleared).
     """
     import progress_seeding as s
 
@@ -300,4 +306,33 @@ def scenario(airflow_home: Path) -> Scenario:
             jobs_total=1,
         ),
     )
+    _seed_retry_run(sc, plan[:2], now)
     return sc
+
+
+def _seed_retry_run(sc: Scenario, plan: list[dict[str, Any]], now: dt.datetime) -> None:
+    import progress_seeding as s
+
+    start = now - dt.timedelta(hours=3)
+    s.create_run(RETRY_RUN, start=start, plan=plan)
+    sc.killed_at = now - dt.timedelta(seconds=20)
+    for i in range(2):
+        s.set_ti(RETRY_RUN, s.WAIT, i, "success")
+    s.set_ti(RETRY_RUN, s.LOAD, 0, "up_for_retry", end_date=sc.killed_at)
+    s.set_ti(RETRY_RUN, s.LOAD, 1, "running", try_number=2)
+    s.push_progress(
+        RETRY_RUN,
+        0,
+        s.progress_value(
+            0,
+            started=start,
+            updated=sc.killed_at - dt.timedelta(seconds=5),
+            processed=40_000,
+            succeeded=10_000,
+            api_calls=30,
+            jobs_total=8,
+            jobs_in_flight=6,
+            source_count=40_000,
+            watermark="k00250",
+        ),
+    )

@@ -11,6 +11,7 @@ person), and returns a reason instead when that is impossible (no root, offline 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -73,7 +74,51 @@ def make_driver(width: int = 1400, height: int = 1000) -> Any:
         "--lang=en-US",
     ):
         options.add_argument(arg)
+    # Console messages and network events, for BrowserErrors (console errors and 5xx answers).
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+class BrowserErrors:
+    """Console errors and HTTP 5xx answers the page met, read from the driver's Chrome logs.
+
+    The logs are drained on every read, so :meth:`collect` keeps everything seen so far; a test
+    calls it while it watches the page and asserts :meth:`problems` is empty at the end. Only
+    the favicon (which Airflow does not serve under the plugin path) is ignored.
+    """
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.console: list[str] = []
+        self.server_errors: list[str] = []
+
+    def collect(self) -> BrowserErrors:
+        for entry in self.driver.get_log("browser"):
+            message = str(entry.get("message", ""))
+            if entry.get("level") == "SEVERE" and "favicon.ico" not in message:
+                self.console.append(message)
+        for entry in self.driver.get_log("performance"):
+            event = json.loads(entry["message"])["message"]
+            if event.get("method") != "Network.responseReceived":
+                continue
+            response = event["params"]["response"]
+            if int(response.get("status", 0)) >= 500:
+                self.server_errors.append(f"{response['status']} {response.get('url')}")
+        return self
+
+    def problems(self) -> list[str]:
+        self.collect()
+        return self.console + self.server_errors
+
+
+def table_overflow(driver: Any) -> int:
+    """Pixels the partition table needs beyond its box (0 = no sideways scrolling)."""
+    return int(
+        driver.execute_script(
+            "const w = document.querySelector('#partitions').closest('.table-wrap');"
+            "return w.scrollWidth - w.clientWidth;"
+        )
+    )
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.2) -> Any:

@@ -102,6 +102,7 @@ def set_ti(
     try_number: int = 1,
     rendered_map_index: str | None = None,
     trigger_moment: dt.datetime | None = None,
+    end_date: dt.datetime | None = None,
 ) -> None:
     """Give one mapped TI a state (and, for a deferred sensor, its DateTimeTrigger)."""
     with create_session() as session:
@@ -116,6 +117,9 @@ def set_ti(
         assert ti is not None, (run_id, task_id, map_index)
         ti.state = state
         ti.try_number = try_number
+        if end_date is not None:
+            ti.start_date = end_date - dt.timedelta(minutes=5)
+            ti.end_date = end_date
         if rendered_map_index is not None:
             ti._rendered_map_index = rendered_map_index
         if trigger_moment is not None:

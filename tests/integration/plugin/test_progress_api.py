@@ -12,8 +12,9 @@ import re
 from typing import Any
 
 import pytest
-from conftest import ACTIVE_RUN, FINISHED_RUN, PASSWORDS, Scenario, bearer
+from conftest import ACTIVE_RUN, FINISHED_RUN, PASSWORDS, RETRY_RUN, Scenario, bearer
 from fastapi.testclient import TestClient
+from fixture_dags.progress_fixture import LOAD_RETRY_SECONDS
 from progress_seeding import FIXTURE_DAG_ID
 
 from include.dc2sf import report as cli
@@ -212,9 +213,43 @@ def test_finished_run(client: Any, tokens: dict[str, str], scenario: Scenario) -
     assert body["totals"]["success_rate"] == pytest.approx(45_000 / 50_000)
 
 
+def test_partition_up_for_retry_after_a_kill(
+    client: Any, tokens: dict[str, str], scenario: Scenario
+) -> None:
+    """A killed try waiting for its retry shows what it settled, what it had sent, and when the
+    next try starts (the killed try's end + the task's retry_delay, as Airflow schedules it)."""
+    body = client.get(
+        f"/dc2sf/api/runs/{FIXTURE_DAG_ID}/{RETRY_RUN}", headers=bearer(tokens["admin"])
+    ).json()
+    killed, resumed = body["partitions"]
+    assert scenario.killed_at is not None
+    retry_at = scenario.killed_at + dt.timedelta(seconds=LOAD_RETRY_SECONDS)
+    assert killed["state"] == "up_for_retry" and killed["tone"] == "warn"
+    assert _utc(killed["retry_at"]) == retry_at
+    assert killed["state_label"] == f"up for retry at {retry_at:%H:%M:%S} UTC"
+    assert re.fullmatch(r"(\d+m \d\ds|\d+s)", killed["display"]["retry_in"])
+    # Not "Loaded 0": the settled count of the killed try, and the 30,000 it had sent.
+    assert killed["display"]["succeeded"] == "10,000"
+    assert killed["unsettled"] == 30_000 and killed["display"]["unsettled"] == "30,000"
+    assert killed["reported"] is True
+    # Its ETA starts when the retry does: the 30,000 left at the killed try's own pace.
+    started = scenario.killed_at - dt.timedelta(hours=3) + dt.timedelta(seconds=20)
+    pace = 10_000 / (scenario.killed_at - dt.timedelta(seconds=5) - started).total_seconds()
+    finish = retry_at + dt.timedelta(seconds=30_000 / pace)
+    assert killed["projected_finish"] == finish.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The new try has not pushed progress yet: its counts are unknown, not zero.
+    assert resumed["state"] == "running" and resumed["reported"] is False
+    assert resumed["display"]["succeeded"] == "–" and resumed["display"]["processed"] == "–"
+    assert resumed["percent_complete"] is None
+    assert body["totals"]["states"] == {"up_for_retry": 1, "running": 1}
+    text = render_text(body)
+    assert f"next try at {retry_at:%H:%M:%S} UTC" in text
+    assert "30,000 records sent before the try ended" in text
+
+
 def test_run_list(client: Any, tokens: dict[str, str], scenario: Scenario) -> None:
     body = client.get(LIST_API, headers=bearer(tokens["viewer"])).json()
-    assert [r["run_id"] for r in body["runs"]] == [ACTIVE_RUN, FINISHED_RUN]
+    assert [r["run_id"] for r in body["runs"]] == [ACTIVE_RUN, RETRY_RUN, FINISHED_RUN]
     first = body["runs"][0]
     assert first["partitions"] == 3
     assert first["succeeded"] == sum(p["succeeded"] for p in scenario.progress.values())

@@ -3,7 +3,7 @@
 It logs in through Airflow's login form, sees every partition, sees the numbers move when the
 `progress` XComs change, checks the narrow-window layout, and saves the screenshot used by the
 README. The helpers in progress_browser.py take a base URL and credentials, so the end-to-end test
-against a live `airflow standalone` load (issue 6 acceptance) reuses them unchanged.
+against a live `airflow standalone` load reuses them unchanged.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 import progress_browser as pb
 import progress_seeding as s
 import pytest
-from conftest import ACTIVE_RUN, PASSWORDS, REPO, Scenario
+from conftest import ACTIVE_RUN, PASSWORDS, REPO, RETRY_RUN, Scenario
+from fixture_dags.progress_fixture import LOAD_RETRY_SECONDS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -53,13 +54,22 @@ def driver(chromium: None) -> Iterator[Any]:
 def test_page_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> None:
     dag_id = s.FIXTURE_DAG_ID
     pb.login(driver, live_server, "viewer", PASSWORDS["viewer"])
+    errors = pb.BrowserErrors(driver).collect()  # the login page's own messages are not ours
+    errors.console.clear()
     pb.open_run_page(driver, live_server, dag_id, ACTIVE_RUN)
 
     rows = pb.read_partitions(driver)
     assert sorted(rows) == [0, 1, 2, 3, 4]
     assert rows[1]["State"].startswith("running")
     assert rows[3]["State"].startswith(f"waiting until {scenario.fire_at[3]:%H:%M:%S} UTC")
-    assert rows[1]["Processed"] == "25,000" and rows[1]["Loaded"] == "22,500"
+    assert rows[1]["Processed"] == "25,000"
+    assert rows[1]["Loaded"] == "22,500\n+2,400 pending"  # 25,000 read - 22,600 settled
+    # Name and range once each: Airflow's rendered label (which repeats the range) is the tooltip.
+    assert rows[0]["Partition"] == "p0\n(k00000, k01000]"
+    assert "Range" not in rows[0] and "Failed attempts" in rows[0]
+    # A normal window: every column fits, no sideways scrolling.
+    assert driver.get_window_size()["width"] == 1400
+    assert pb.table_overflow(driver) <= 0
     totals = pb.read_totals(driver)
     assert totals["succeeded"] == f"{sum(p['succeeded'] for p in scenario.progress.values()):,}"
     first = pb.generated_at(driver)
@@ -69,7 +79,9 @@ def test_page_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> 
     moved = dict(scenario.progress[1])
     moved.update(processed=31_000, succeeded=28_400, updated_at=now.timestamp(), jobs_in_flight=3)
     s.push_progress(ACTIVE_RUN, 1, moved)
-    pb.wait_until(lambda: pb.read_partitions(driver)[1]["Loaded"] == "28,400", timeout=20)
+    pb.wait_until(
+        lambda: pb.read_partitions(driver)[1]["Loaded"].startswith("28,400\n"), timeout=20
+    )
     assert pb.generated_at(driver) != first
     assert pb.read_partitions(driver)[1]["Processed"] == "31,000"
     assert pb.chart_series(driver)[1] >= 2  # started_at origin + samples
@@ -102,6 +114,27 @@ def test_page_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> 
     assert overflow <= 1
     pb.save_screenshot(driver, ARTIFACT.with_name("progress-view-narrow.png"))
     driver.set_window_size(1400, 1000)
+    assert errors.problems() == []
+
+
+def test_partition_up_for_retry_in_chromium(
+    driver: Any, live_server: str, scenario: Scenario
+) -> None:
+    """After a kill: the settled count, the records still pending, and when the retry starts."""
+    errors = pb.BrowserErrors(driver).collect()
+    errors.console.clear()
+    pb.open_run_page(driver, live_server, s.FIXTURE_DAG_ID, RETRY_RUN)
+    rows = pb.read_partitions(driver)
+    assert scenario.killed_at is not None
+    retry_at = scenario.killed_at + dt.timedelta(seconds=LOAD_RETRY_SECONDS)
+    state = rows[0]["State"]
+    assert state.startswith(f"up for retry at {retry_at:%H:%M:%S} UTC"), state
+    assert "try 1 ended; the next starts in " in state and "resumes from the checkpoint" in state
+    assert rows[0]["Loaded"] == "10,000\n+30,000 pending"
+    assert rows[1]["Loaded"] == "–" and "has not reported progress yet" in rows[1]["State"]
+    assert pb.table_overflow(driver) <= 0
+    pb.save_screenshot(driver, ARTIFACT.with_name("progress-view-retry.png"))
+    assert errors.problems() == []
 
 
 def test_run_list_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> None:
@@ -111,7 +144,7 @@ def test_run_list_in_chromium(driver: Any, live_server: str, scenario: Scenario)
             driver.execute_script(
                 "return document.querySelectorAll('#runs tr[data-run-id]').length"
             )
-            == 2
+            == 3
         )
     )
     driver.execute_script("document.querySelector('#runs tr[data-run-id] a').click()")

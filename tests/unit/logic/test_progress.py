@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pendulum
 import pytest
 
 from include.dc2sf.logic.key_range import KeyRange
@@ -15,6 +16,8 @@ from include.dc2sf.logic.progress import (
     format_duration,
     format_percent,
     format_rate,
+    iso,
+    parse_time,
     total_progress,
 )
 
@@ -91,22 +94,31 @@ def test_invalid_figures_refused(change: dict[str, object], message: str) -> Non
 
 
 def test_timestamps_validated() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
-        Progress(0, None, None, dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="before started_at"):
         Progress(0, None, None, T0, T0 - dt.timedelta(seconds=1))
     with pytest.raises(ValueError, match="missing"):
         Progress.from_dict({"partition": 0})
-    with pytest.raises(ValueError, match="no time zone"):
-        Progress.from_dict(
-            {
-                "partition": 0,
-                "range_start": None,
-                "range_end": None,
-                "started_at": "2026-01-01T00:00:00",
-                "updated_at": "2026-01-01T00:00:00",
-            }
-        )
+    with pytest.raises(ValueError, match="not an ISO 8601 timestamp"):
+        Progress(0, None, None, started_at="soon", updated_at=T0)
+    with pytest.raises(ValueError, match="is required"):
+        Progress(0, None, None, started_at=None, updated_at=T0)  # type: ignore[arg-type]
+
+
+def test_naive_timestamps_are_utc_like_airflow_stores_them() -> None:
+    """One time model: naive values (text or datetime) mean UTC; the result is always aware."""
+    naive = Progress.from_dict(
+        {
+            "partition": 0,
+            "range_start": None,
+            "range_end": None,
+            "started_at": "2026-01-01T12:00:00",
+            "updated_at": dt.datetime(2026, 1, 1, 12, 0, 10),
+            "succeeded": 20,
+        }
+    )
+    assert naive.started_at == T0 and naive.started_at.tzinfo is dt.UTC
+    assert naive.rate_per_second == 2.0
+    assert naive.to_dict()["updated_at"] == "2026-01-01T12:00:10Z"
 
 
 def test_totals_over_partitions() -> None:
@@ -177,5 +189,39 @@ def test_epoch_seconds_are_accepted_as_utc() -> None:
     assert progress.started_at == T0
     assert progress.rate_per_second == 2.0
     assert progress.to_dict()["updated_at"] == "2026-01-01T12:00:10Z"
-    with pytest.raises(ValueError, match="datetime or epoch seconds"):
-        Progress(0, None, None, started_at="2026-01-01", updated_at=epoch)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a timestamp"):
+        Progress(0, None, None, started_at=True, updated_at=epoch)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-01T12:00:00",
+        "2026-01-01T12:00:00+00:00",
+        "2026-01-01T13:00:00+01:00",
+        "2026-01-01T12:00:00Z",
+        "2026-01-01T12:00:00.000000Z",
+        T0.timestamp(),
+        int(T0.timestamp()),
+        dt.datetime(2026, 1, 1, 12, 0),
+        T0,
+        pendulum.datetime(2026, 1, 1, 12, 0, tz="UTC"),
+        pendulum.datetime(2026, 1, 1, 7, 0, tz="America/New_York"),
+        dt.datetime(2026, 1, 1, 12, 0, tzinfo=pendulum.timezone("UTC")),
+    ],
+    ids=repr,
+)
+def test_parse_time_gives_one_aware_stdlib_utc_datetime(value: object) -> None:
+    moment = parse_time(value)  # type: ignore[arg-type]
+    assert type(moment) is dt.datetime, "a pendulum subclass would not mix with stdlib datetimes"
+    assert moment == T0 and moment.tzinfo is dt.UTC
+    # Arithmetic with a stdlib aware datetime, both ways round (pendulum refused this).
+    assert (moment - T0).total_seconds() == 0 and (T0 - moment).total_seconds() == 0
+    assert iso(value) == "2026-01-01T12:00:00Z"  # type: ignore[arg-type]
+
+
+def test_parse_time_keeps_unknown_unknown_and_refuses_garbage() -> None:
+    assert parse_time(None) is None and parse_time("") is None and iso(None) is None
+    for bad in ("tomorrow", [2026], False):
+        with pytest.raises(ValueError, match="timestamp"):
+            parse_time(bad)  # type: ignore[arg-type]

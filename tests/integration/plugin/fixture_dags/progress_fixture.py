@@ -7,9 +7,14 @@ same shape keep the dead-letter tests' runs apart from the progress tests' run l
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, task, task_group
+
+#: The load's retry delay (no backoff): the view shows when a killed try's retry starts.
+LOAD_RETRY_SECONDS = 90
 
 
 def progress_fixture() -> None:
@@ -28,7 +33,7 @@ def progress_fixture() -> None:
             ),
         )
 
-        @task(task_id="load", retries=2)
+        @task(task_id="load", retries=2, retry_delay=dt.timedelta(seconds=LOAD_RETRY_SECONDS))
         def load(
             partition: int, range_start: str | None, range_end: str | None, start_inclusive: bool
         ) -> int:
