@@ -34,7 +34,6 @@ import functools
 import html
 import json
 import logging
-import uuid
 from pathlib import Path
 from string import Template
 from typing import Any, ClassVar
@@ -54,6 +53,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from include.dc2sf.dag_params import run_param_default, serialized_dag
 from include.dc2sf.dead_letter_routes import add_dead_letter_links
 from include.dc2sf.dead_letter_routes import router as dead_letter_router
 from include.dc2sf.progress_report import (
@@ -165,38 +165,6 @@ def _xcom_value(row: Any) -> Any:
     return XComModel.deserialize_value(row)
 
 
-@functools.lru_cache(maxsize=32)
-def _serialized_dag(dag_id: str, dag_version_id: str | None) -> Any:
-    """The DAG version that made the run (cached per version; None when it cannot be read)."""
-    from airflow.models.dag_version import DagVersion
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.utils.session import create_session
-
-    try:
-        with create_session() as session:
-            serialized = None
-            if dag_version_id:
-                version = session.get(DagVersion, uuid.UUID(dag_version_id))
-                serialized = version.serialized_dag if version else None
-            return (
-                serialized.dag
-                if serialized is not None
-                else SerializedDagModel.get_dag(dag_id, session=session)
-            )
-    except Exception:  # Param defaults and retry times are extras: the report works without
-        log.warning("Could not read the serialized DAG %s", dag_id, exc_info=True)
-        return None
-
-
-def _stagger_default(dag_id: str, dag_version_id: str | None) -> float | None:
-    """``stagger_minutes`` Param default of the DAG version that made the run."""
-    dag = _serialized_dag(dag_id, dag_version_id)
-    if dag is None or "stagger_minutes" not in dag.params:
-        return None
-    value = dag.params["stagger_minutes"]
-    return float(value) if value is not None else None
-
-
 def _stagger_minutes(dag_run: Any) -> float | None:
     conf = dag_run.conf or {}
     if isinstance(conf, dict) and conf.get("stagger_minutes") is not None:
@@ -204,8 +172,8 @@ def _stagger_minutes(dag_run: Any) -> float | None:
             return float(conf["stagger_minutes"])
         except (TypeError, ValueError):
             return None
-    version = getattr(dag_run, "created_dag_version_id", None)
-    return _stagger_default(dag_run.dag_id, str(version) if version else None)
+    value = run_param_default(dag_run, "stagger_minutes")
+    return float(value) if value is not None else None
 
 
 def _fire_times(session: Session, dag_id: str, run_id: str, waits: list[Any]) -> dict[int, Any]:
@@ -256,7 +224,7 @@ def _retry_times(session: Session, dag_run: Any, map_indexes: list[int]) -> dict
     if not map_indexes:
         return {}
     version = getattr(dag_run, "created_dag_version_id", None)
-    dag = _serialized_dag(dag_run.dag_id, str(version) if version else None)
+    dag = serialized_dag(dag_run.dag_id, str(version) if version else None)
     if dag is None or not dag.has_task(LOAD_TASK_ID):
         return {}
     task = dag.get_task(LOAD_TASK_ID)
