@@ -606,7 +606,12 @@ def render_text(report: Mapping[str, Any], *, server_url: str | None = None) -> 
         f"Rate: {show['rate']}",
         "",
         f"Projected Final: ~{show['projected_succeeded']} records loaded",
-        f"Projected Finish: {show['projected_finish']} (in {show['eta']})",
+        "Projected Finish: "
+        + (
+            f"{show['projected_finish']} (in {show['eta']})"
+            if report["totals"].get("projected_finish")
+            else show["projected_finish"]
+        ),
         f"Active Jobs: {show['jobs_in_flight']}",
         "",
         RULE,

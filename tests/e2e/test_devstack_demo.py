@@ -251,7 +251,7 @@ def test_held_demo_loads_every_row_and_the_readme_s_commands_work_as_written(
     for command in reports:
         result = _shell(env_file, command, tmp_path)
         assert result.returncode == 0, (command, result.stdout, result.stderr)
-        assert "BULK LOAD PROGRESS" in result.stdout and "Run state: success" in result.stdout
+        assert "PARTITION PROGRESS" in result.stdout and "Run state: success" in result.stdout
         assert "Total Loaded: 4,000 records" in result.stdout
     for command, code, message in [
         (

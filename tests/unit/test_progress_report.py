@@ -141,3 +141,30 @@ def test_snapshot_times_are_stored_as_aware_stdlib_utc() -> None:
     wait = snapshot.tasks[2]
     for moment in (snapshot.now, snapshot.start_date, wait.fire_at):
         assert type(moment) is dt.datetime and moment.tzinfo is dt.UTC
+
+
+def test_a_finished_run_has_no_projection_in_the_text() -> None:
+    """Nothing left to project: the text says "–", not "– (in 0s)"."""
+    done = {**PROGRESS_0, "processed": 2_000, "succeeded": 2_000, "state": "success"}
+    report = build_report(
+        RunSnapshot(
+            dag_id="datacloud_to_salesforce",
+            run_id="manual__1",
+            state="success",
+            start_date=RUN_START,
+            end_date=NOW,
+            now=NOW,
+            plan=PLAN[:1],
+            tasks=[
+                TaskSnapshot(
+                    WAIT_TASK_ID, 0, "success", 1, start_date=RUN_START, end_date=RUN_START
+                ),
+                TaskSnapshot(LOAD_TASK_ID, 0, "success", 1, start_date=RUN_START, end_date=NOW),
+            ],
+            progress={0: done},
+            stagger_minutes=5,
+        )
+    )
+    assert report["totals"]["projected_finish"] is None
+    lines = render_text(report).splitlines()
+    assert "Projected Finish: –" in lines
