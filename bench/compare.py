@@ -194,7 +194,7 @@ def _run_one(
     label = f"[{cell.scenario}/{cell.profile}] {cell.contender} on {cell.rows:,} rows"
     say(f"{label} (repeat {repeat + 1}/{cell.repeats}) …")
     folder = workdir / f"{cell.scenario}-{cell.profile}-{cell.rows}-{cell.contender}-{repeat}"
-    cpu_before = emulator.cpu_seconds()
+    before = emulator.counters()
     started = time.perf_counter()
     client = run_contender(
         emulator,
@@ -204,10 +204,9 @@ def _run_one(
         ours=_ours_overrides() if cell.contender == "ours" else None,
         budget=limit,
     )
-    org = emulator.org_usage()
+    org = emulator.org_usage(since=before)
     # Every job's info, for timelines (worker use over time) after the run.
     (folder / "jobs.json").write_text(json.dumps(emulator.jobs()), encoding="utf-8")
-    org["emulator_cpu_seconds"] -= cpu_before
     run = Run(
         cell.scenario,
         cell.profile,

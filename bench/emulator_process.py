@@ -232,23 +232,32 @@ class EmulatorProcess:
         response.raise_for_status()
         return list(response.json()["jobs"])
 
-    def org_usage(self) -> dict[str, int]:
-        """What the org counted: core API requests and Bulk batches, plus the job list's sums."""
+    def counters(self) -> dict[str, float]:
+        """The org's running totals: requests, batches, logins, exchanges, queries, emulator CPU.
+
+        A run's usage is the difference of two snapshots (one before it, given to :meth:`org_usage`), so
+        the harness's own calls before a run (planning the partitions) are not charged to it.
+        """
         counts = self.counts()
         limits = counts["limits"]
-        jobs = self.jobs()
-
-        def used(name: str) -> int:
-            return int(limits[name]["Max"]) - int(limits[name]["Remaining"])
-
         events = counts.get("events", {})
+        batches = limits["DailyBulkApiBatches"]
         return {
             "api_requests": int(counts["api_usage"]["used"]),
+            "bulk_batches": int(batches["Max"]) - int(batches["Remaining"]),
             "logins": int(events.get("login", 0)),
             "token_exchanges": int(events.get("token_exchange", 0)),
             "datacloud_queries": int(events.get("datacloud_query", 0)),
             "datacloud_query_batches": int(events.get("datacloud_query_batch", 0)),
-            "bulk_batches": used("DailyBulkApiBatches"),
+            "emulator_cpu_seconds": self.cpu_seconds(),
+        }
+
+    def org_usage(self, since: dict[str, float]) -> dict[str, Any]:
+        """What the org counted after the ``since`` snapshot, plus the job list's sums."""
+        now = self.counters()
+        jobs = self.jobs()
+        return {
+            **{name: now[name] - since.get(name, 0) for name in now},
             "bulk_jobs": len(jobs),
             "job_records_failed": sum(int(j.get("numberRecordsFailed") or 0) for j in jobs),
             "job_records_processed": sum(int(j.get("numberRecordsProcessed") or 0) for j in jobs),
@@ -259,7 +268,6 @@ class EmulatorProcess:
             # Simulated ms workers were occupied vs doing DML: the difference is lock waiting.
             "worker_ms_total": sum(int(j.get("totalProcessingTime") or 0) for j in jobs),
             "worker_ms_dml": sum(int(j.get("apiActiveProcessingTime") or 0) for j in jobs),
-            "emulator_cpu_seconds": self.cpu_seconds(),
         }
 
     def cpu_seconds(self) -> float:

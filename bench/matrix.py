@@ -44,7 +44,7 @@ class Sizes:
 
 FULL = Sizes(500_000, 2_000_000, 500_000, 3, 50_000, (1_000_000, 2_000_000, 5_000_000, 10_000_000))
 #: Tiny: every code path of the harness in a minute or two, nothing about speed.
-SMOKE = Sizes(3_000, 2_000, 1_000, 2, 1_000, (1_000, 3_000))
+SMOKE = Sizes(3_000, 2_000, 1_000, 1, 1_000, (2_000,))
 #: The two profiles the smoke test runs (the control and the giant parent).
 SMOKE_B_PROFILES = ("tuned", "giant_parent")
 

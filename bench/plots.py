@@ -97,6 +97,7 @@ def plots(summary: list[dict[str, Any]], out: Path) -> list[Path]:
             "wall_over_bound",
             "B: wall ÷ skew-aware bound (median, range of repeats; red: 1.25)",
             target=1.25,
+            log=True,
         ),
         "b_wall_over_bound.png",
     )

@@ -118,6 +118,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out,
         key=lambda r: (
             r["scenario"],
+            list(PROFILES).index(r["profile"]) if r["profile"] in PROFILES else len(PROFILES),
             r["profile"],
             r["rows"],
             ORDER.index(r["contender"]) if r["contender"] in ORDER else len(ORDER),
@@ -255,7 +256,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"## {titles[scenario]}"]
         for name in dict.fromkeys(r["profile"] for r in mine):
             rows = [r for r in mine if r["profile"] == name]
-            parent = next((r["largest_parent"] for r in rows if r["largest_parent"]), None)
+            parent = max(rows, key=lambda r: r["rows"])["largest_parent"]
             lines += [
                 "",
                 f"### {name}",

@@ -55,7 +55,11 @@ def derive(run: Run, profile: OrgProfile) -> dict[str, Any]:
         "emulator_cpu_share_of_wall": org["emulator_cpu_seconds"] / client["wall_seconds"]
         if client["wall_seconds"]
         else None,
-        "lock_wait_share_of_worker_time": 1 - org["worker_ms_dml"] / org["worker_ms_total"]
+        # Worker time busy but not doing DML: waiting for row locks (clamped: the two sums are
+        # rounded to whole ms per job, so a lock-free run can come out a hair below zero).
+        "lock_wait_share_of_worker_time": max(
+            0.0, 1 - org["worker_ms_dml"] / org["worker_ms_total"]
+        )
         if org["worker_ms_total"]
         else None,
     }
