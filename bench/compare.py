@@ -5,7 +5,7 @@
     .venv/bin/python -m bench.compare --smoke           # every cell at tiny size (minutes)
 
 The cells (scenario × profile × contender × rows × repeats) come from ``bench.matrix``; the org
-profiles from ``bench.profiles``; the contenders from ``bench.contenders.RUNNERS``. For every
+profiles from ``bench.profiles``; the contenders from ``bench.contenders.CONTENDERS``. For every
 (scenario, profile) the emulator runs in its own process (``bench.emulator_process``) with that
 profile's org model. Every run gets a freshly reset emulator seeded with the same rows (same
 seed → same data), the same five partitions (planned with the product's planner) and runs in a
@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.contenders import RUNNERS, Partition  # noqa: E402
+from bench.contenders import CONTENDERS, Partition  # noqa: E402
 from bench.emulator_process import DataSpec, EmulatorProcess, OrgModel  # noqa: E402
 from bench.matrix import Cell, matrix, select, time_scale  # noqa: E402
 from bench.profiles import PROFILES, OrgProfile, profile  # noqa: E402
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="append", choices=("A", "B", "C", "all"))
     parser.add_argument("--profile", action="append", choices=sorted(PROFILES))
-    parser.add_argument("--contender", action="append", choices=sorted(RUNNERS))
+    parser.add_argument("--contender", action="append", choices=sorted(CONTENDERS))
     parser.add_argument("--rows", type=int, default=None, help="replace the planned sizes")
     parser.add_argument("--repeats", type=int, default=None, help="replace the planned repeats")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (correctness only)")
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = [s for s in (args.scenario or ["all"]) if s != "all"]
     cells = select(
-        matrix(RUNNERS, smoke=args.smoke),
+        matrix(CONTENDERS, smoke=args.smoke),
         scenarios=chosen,
         profiles=args.profile or (),
         contenders=args.contender or (),

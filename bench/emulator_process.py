@@ -252,9 +252,11 @@ class EmulatorProcess:
             "emulator_cpu_seconds": self.cpu_seconds(),
         }
 
-    def org_usage(self, since: dict[str, float]) -> dict[str, Any]:
-        """What the org counted after the ``since`` snapshot, plus the job list's sums."""
+    def org_usage(self, since: dict[str, float] | None = None) -> dict[str, Any]:
+        """What the org counted after the ``since`` snapshot (default: since the last reset),
+        plus the job list's sums."""
         now = self.counters()
+        since = since or {}
         jobs = self.jobs()
         return {
             **{name: now[name] - since.get(name, 0) for name in now},

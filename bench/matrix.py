@@ -3,7 +3,7 @@
 Why a plan of cells: a full matrix takes hours, so every cell must also run alone
 (``make bench-one``) and merge into the same report; the plan is the one place that says which
 contender runs where, at which size and how often. Contenders are whatever
-``bench.contenders.RUNNERS`` offers; the plan only names the ones with a special role.
+``bench.contenders.CONTENDERS`` offers; the plan only names the ones with a special role.
 
 * **A** (client cost, ``zero_cost``): every contender once at 500,000 rows.
 * **B** (org matrix, every profile in ``bench.profiles.B_PROFILES``): ``ours`` and ``ss_sorted``

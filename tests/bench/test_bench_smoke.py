@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bench.contenders import RUNNERS
+from bench.contenders import CONTENDERS
 from bench.matrix import SMOKE_B_PROFILES, matrix
 from bench.profiles import B_PROFILES, ZERO_COST
 from bench.targets import TARGET_KEYS
@@ -46,7 +46,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_every_planned_cell_ran_and_finished(results: dict[str, Any]) -> None:
     ran = {(r["scenario"], r["profile"], r["contender"], r["rows"]) for r in results["runs"]}
-    planned = matrix(RUNNERS, smoke=True)
+    planned = matrix(CONTENDERS, smoke=True)
     assert ran == {(c.scenario, c.profile, c.contender, c.rows) for c in planned}
     assert {p for (s, p, _, _) in ran if s == "B"} == set(SMOKE_B_PROFILES)
     assert all(r["derived"]["completed"] for r in results["runs"])
