@@ -25,7 +25,7 @@ def test_profiles_cover_every_knob_value_the_matrix_needs() -> None:
     assert {p.records_per_second_per_worker for p in B_PROFILES} >= {500, 2_000, 5_000}
     assert {round(p.latency_seconds * 1000) for p in B_PROFILES} >= {20, 80, 250}
     assert {p.skew for p in B_PROFILES} >= {0.0, 1.0, 1.5}
-    assert {p.batch_split for p in B_PROFILES} >= {"aligned", "offset"}
+    assert {p.batch_split for p in B_PROFILES} >= {"aligned", "offset", "sized"}
     assert all(p.why and p.name == n for n, p in PROFILES.items())
     with pytest.raises(KeyError, match="known: tuned"):
         profile("nope")
