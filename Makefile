@@ -78,7 +78,7 @@ PROFILE ?=
 CONTENDER ?=
 BENCH_ARGS ?=
 bench: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.compare --scenario all $(BENCH_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.compare --scenario all --fresh $(BENCH_ARGS)
 
 bench-one: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.compare --scenario $(SCENARIO) \

@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=None, help="real seconds per run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--list", action="store_true", help="print the cells and exit")
+    parser.add_argument(
+        "--fresh", action="store_true", help="start results.json afresh instead of merging"
+    )
     args = parser.parse_args(argv)
     chosen = [s for s in (args.scenario or ["all"]) if s != "all"]
     cells = select(
@@ -288,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         mine = [c for c in cells if c.scenario == scenario]
         runs += run_cells(mine, args.out / "tmp", smoke=args.smoke, budget=args.budget)
         # Written after every scenario, so a later failure does not lose the earlier ones.
-        summary = write_results(runs, args.out, smoke=args.smoke)
+        summary = write_results(runs, args.out, smoke=args.smoke, fresh=args.fresh)
     print(summary)
     print(f"total {time.perf_counter() - started:.0f}s; results in {args.out}")
     return 0

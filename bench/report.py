@@ -278,14 +278,15 @@ def markdown(results: dict[str, Any]) -> str:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def write_results(runs: list[Run], out: Path, *, smoke: bool) -> str:
-    """Merge ``runs`` into results.json, then rewrite RESULTS.md, targets.json and the plots."""
+def write_results(runs: list[Run], out: Path, *, smoke: bool, fresh: bool = False) -> str:
+    """Merge ``runs`` into results.json (``fresh``: replace it), then rewrite RESULTS.md,
+    targets.json and the plots."""
     from bench.plots import plots
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     previous: list[dict[str, Any]] = []
-    if path.exists():
+    if path.exists() and not fresh:
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored.get("smoke") == smoke and "runs" in stored:
             previous = stored["runs"]

@@ -7,6 +7,7 @@ listed for every profile).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -158,3 +159,18 @@ def test_an_unfinished_ours_run_misses_the_correctness_targets() -> None:
     by = {(t["profile"], t["target"]): t for t in targets(summarise(runs))}
     assert by[("tuned", "final success")]["met"] is False
     assert by[("tuned", "final success")]["shown"] == "ours did not finish"
+
+
+def test_results_merge_across_invocations_unless_fresh(tmp_path: Any) -> None:
+    from bench.report import write_results
+
+    write_results([_run("ours", 1_000)], tmp_path, smoke=True)
+    write_results([_run("seed", 1_000)], tmp_path, smoke=True)
+    stored = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert sorted(r["contender"] for r in stored["runs"]) == ["ours", "seed"]
+    write_results([_run("seed", 1_000)], tmp_path, smoke=True, fresh=True)
+    stored = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert [r["contender"] for r in stored["runs"]] == ["seed"]
+    found = json.loads((tmp_path / "targets.json").read_text(encoding="utf-8"))
+    assert all(tuple(t) == TARGET_KEYS for t in found)
+    assert "### tuned" in (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
