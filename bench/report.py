@@ -16,6 +16,7 @@ import os
 import platform
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,40 +143,6 @@ def _ranged(row: dict[str, Any], name: str, spec: str = ",.1f") -> str:
     return text
 
 
-def _b_table(rows: list[dict[str, Any]], notes: list[str]) -> list[str]:
-    lines = [
-        "| contender | rows | runs | wall s, median (range) | bound s | wall ÷ bound | × ours wall "
-        "| first pass | final | lost | dup | API calls/1M | Bulk batches/1M | Bulk jobs/1M "
-        "| logins/1M | token exchanges/1M | Data Cloud queries/1M | lock wait share "
-        "| emulator CPU ÷ wall |",
-        "|---" * 19 + "|",
-    ]
-    ours = {r["rows"]: r for r in rows if r["contender"] == "ours" and r["completed"]}
-    for r in rows:
-        if not r["completed"]:
-            notes.append(_footnote(r))
-            lines.append(
-                f"| {r['contender']} | {r['rows']:,} | {r['runs']} | not finished "
-                f"[^{len(notes)}] |" + " – |" * 15
-            )
-            continue
-        base = ours.get(r["rows"])
-        ratio = r["wall_seconds"] / base["wall_seconds"] if base else None
-        lines.append(
-            f"| {r['contender']} | {r['rows']:,} | {r['runs']} | {_ranged(r, 'simulated_wall_seconds')} | "
-            f"{_fmt(r['bound_seconds'])} | {_ranged(r, 'wall_over_bound', '.2f')} | "
-            f"{_fmt(ratio, '.2f')} | {_fmt(r['first_pass_success'], '.3%')} | "
-            f"{_fmt(r['final_success'], '.3%')} | {_fmt(r['max']['lost'], ',.0f')} | "
-            f"{_fmt(r['max']['duplicated'], ',.0f')} | {_fmt(r['api_requests_per_1m'], ',.0f')} | "
-            f"{_fmt(r['bulk_batches_per_1m'], ',.0f')} | {_fmt(r['bulk_jobs_per_1m'], ',.0f')} | "
-            f"{_fmt(r['logins_per_1m'], ',.0f')} | {_fmt(r['token_exchanges_per_1m'], ',.0f')} | "
-            f"{_fmt(r['datacloud_queries_per_1m'], ',.0f')} | "
-            f"{_fmt(r['lock_wait_share_of_worker_time'], '.1%')} | "
-            f"{_fmt(r['emulator_cpu_share_of_wall'], '.0%')} |"
-        )
-    return lines
-
-
 def _footnote(row: dict[str, Any]) -> str:
     parts = []
     for stop in row["not_finished"]:
@@ -193,29 +160,86 @@ def _footnote(row: dict[str, Any]) -> str:
     return f"{row['contender']} on {row['profile']} at {row['rows']:,} rows: " + "; ".join(parts)
 
 
-def _simple_table(rows: list[dict[str, Any]], notes: list[str]) -> list[str]:
-    lines = [
-        "| contender | rows | runs | wall s | client CPU s | CPU µs/record | peak RSS MB "
-        "| RSS after imports MB | lost | dup | API calls/1M | emulator CPU ÷ wall |",
-        "|---" * 12 + "|",
-    ]
+def _table(
+    rows: list[dict[str, Any]],
+    notes: list[str],
+    columns: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], list[str]],
+) -> list[str]:
+    """A Markdown table of completed cells; a cell with an unfinished run gets no figures, only
+    "not finished" and a footnote (added to ``notes``) with its share and marked projection."""
+    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for r in rows:
-        if not r["completed"]:
+        head = [r["contender"], f"{r['rows']:,}", str(r["runs"])]
+        if r["completed"]:
+            body = cells(r)
+        else:
             notes.append(_footnote(r))
-            lines.append(
-                f"| {r['contender']} | {r['rows']:,} | {r['runs']} | not finished "
-                f"[^{len(notes)}] |" + " – |" * 8
-            )
-            continue
-        lines.append(
-            f"| {r['contender']} | {r['rows']:,} | {r['runs']} | {_ranged(r, 'wall_seconds')} | "
-            f"{_fmt(r['cpu_seconds'])} | {_fmt(r['cpu_us_per_record'])} | "
-            f"{_fmt(r['peak_rss_mb'], '.0f')} | {_fmt(r['baseline_rss_mb'], '.0f')} | "
-            f"{_fmt(r['max']['lost'], ',.0f')} | {_fmt(r['max']['duplicated'], ',.0f')} | "
-            f"{_fmt(r['api_requests_per_1m'], ',.0f')} | "
-            f"{_fmt(r['emulator_cpu_share_of_wall'], '.0%')} |"
-        )
+            body = [f"not finished [^{len(notes)}]"] + ["–"] * (len(columns) - 4)
+        lines.append("| " + " | ".join(head + body) + " |")
     return lines
+
+
+B_COLUMNS = (
+    "contender", "rows", "runs", "wall s, median (range)", "bound s", "wall ÷ bound",
+    "× ours wall", "first pass", "final", "lost", "dup", "API calls/1M", "Bulk batches/1M",
+    "Bulk jobs/1M", "logins/1M", "token exchanges/1M", "Data Cloud queries/1M",
+    "lock wait share", "emulator CPU ÷ wall",
+)  # fmt: skip
+SIMPLE_COLUMNS = (
+    "contender", "rows", "runs", "wall s", "client CPU s", "CPU µs/record", "peak RSS MB",
+    "RSS after imports MB", "lost", "dup", "API calls/1M", "emulator CPU ÷ wall",
+)  # fmt: skip
+
+
+def _b_table(rows: list[dict[str, Any]], notes: list[str]) -> list[str]:
+    ours = {r["rows"]: r for r in rows if r["contender"] == "ours" and r["completed"]}
+
+    def cells(r: dict[str, Any]) -> list[str]:
+        base = ours.get(r["rows"])
+        ratio = r["wall_seconds"] / base["wall_seconds"] if base else None
+        return [
+            _ranged(r, "simulated_wall_seconds"),
+            _fmt(r["bound_seconds"]),
+            _ranged(r, "wall_over_bound", ".2f"),
+            _fmt(ratio, ".2f"),
+            _fmt(r["first_pass_success"], ".3%"),
+            _fmt(r["final_success"], ".3%"),
+            _fmt(r["max"]["lost"], ",.0f"),
+            _fmt(r["max"]["duplicated"], ",.0f"),
+            *(
+                _fmt(r[name], ",.0f")
+                for name in (
+                    "api_requests_per_1m",
+                    "bulk_batches_per_1m",
+                    "bulk_jobs_per_1m",
+                    "logins_per_1m",
+                    "token_exchanges_per_1m",
+                    "datacloud_queries_per_1m",
+                )
+            ),
+            _fmt(r["lock_wait_share_of_worker_time"], ".1%"),
+            _fmt(r["emulator_cpu_share_of_wall"], ".0%"),
+        ]
+
+    return _table(rows, notes, B_COLUMNS, cells)
+
+
+def _simple_table(rows: list[dict[str, Any]], notes: list[str]) -> list[str]:
+    def cells(r: dict[str, Any]) -> list[str]:
+        return [
+            _ranged(r, "wall_seconds"),
+            _fmt(r["cpu_seconds"]),
+            _fmt(r["cpu_us_per_record"]),
+            _fmt(r["peak_rss_mb"], ".0f"),
+            _fmt(r["baseline_rss_mb"], ".0f"),
+            _fmt(r["max"]["lost"], ",.0f"),
+            _fmt(r["max"]["duplicated"], ",.0f"),
+            _fmt(r["api_requests_per_1m"], ",.0f"),
+            _fmt(r["emulator_cpu_share_of_wall"], ".0%"),
+        ]
+
+    return _table(rows, notes, SIMPLE_COLUMNS, cells)
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -174,3 +174,25 @@ def test_results_merge_across_invocations_unless_fresh(tmp_path: Any) -> None:
     found = json.loads((tmp_path / "targets.json").read_text(encoding="utf-8"))
     assert all(tuple(t) == TARGET_KEYS for t in found)
     assert "### tuned" in (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
+
+
+def test_report_shows_an_unfinished_cell_without_figures_and_footnotes_its_share() -> None:
+    from bench.report import markdown
+
+    runs = [
+        _record(_run("ours", 1_000, wall_seconds=12.0)),
+        _record(_run("seed", 1_000, completed=False, wall_seconds=110.0, started_epoch=1_000.0)),
+    ]
+    summary = summarise(runs)
+    text = markdown(
+        {
+            "smoke": False,
+            "machine": {"cpus": 2, "python": "3.11"},
+            "summary": summary,
+            "targets": targets(summary),
+        }
+    )
+    seed_row = next(line for line in text.splitlines() if line.startswith("| seed |"))
+    assert "not finished [^1]" in seed_row and "110" not in seed_row
+    assert "[^1]: seed on tuned at 1,000 rows: stopped after 110 s with 25.00% of the rows" in text
+    assert "(not a measurement)" in text
