@@ -17,6 +17,8 @@ from typing import Any
 
 from bench.profiles import B_PROFILES
 
+#: Values spanning more than this factor in one panel get a log axis.
+LOG_SPAN = 20.0
 PALETTE = ("#2a7ab0", "#e08a2c", "#5aa469", "#c0504d", "#8064a2", "#9a9a9a")
 
 
@@ -33,7 +35,13 @@ def _panels(
     target: float | None = None,
     log: bool = False,
 ) -> Any:
-    """One panel per B profile that has runs; bars per contender, grouped by rows."""
+    """One panel per B profile that has runs; bars per contender, grouped by rows.
+
+    ``log``: a log axis where a panel's values span more than :data:`LOG_SPAN`× (a weak
+    baseline next to ours); otherwise linear from zero, so bar heights compare directly.
+    """
+    from matplotlib.ticker import ScalarFormatter
+
     done = [r for r in summary if r["scenario"] == "B" and r["completed"] and r[field] is not None]
     names = [p.name for p in B_PROFILES if any(r["profile"] == p.name for r in done)]
     if not names:
@@ -58,14 +66,19 @@ def _panels(
                 [rows[s]["max"][field] - rows[s][field] for s in sizes if s in rows],
             ]
             if xs:
-                ax.bar(xs, values, width, yerr=spread, color=colours[contender], label=contender)
+                bars = ax.bar(
+                    xs, values, width, yerr=spread, color=colours[contender], label=contender
+                )
+                ax.bar_label(bars, labels=[f"{v:,.3g}" for v in values], fontsize=7)
         ax.set_xticks([j + width * (len(contenders) - 1) / 2 for j in range(len(sizes))])
         ax.set_xticklabels([f"{s:,}" for s in sizes], fontsize=8)
         ax.set_title(name, fontsize=10)
         if target is not None:
             ax.axhline(target, color="red", linestyle=":")
-        if log:
+        shown = [r[field] for r in mine if r[field] > 0]
+        if log and shown and max(shown) / min(shown) > LOG_SPAN:
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())
     for ax in flat[len(names) :]:
         ax.set_visible(False)
     flat[0].legend(fontsize=8)
