@@ -253,6 +253,13 @@ def _num(value: float | None) -> str:
     return "?" if value is None else f"{value:.1f}"
 
 
+def default_out(*, smoke: bool) -> Path:
+    """Where results go: ``bench/results``, or for a smoke run a git-ignored scratch folder, so
+    tiny sizes never replace the committed results."""
+    results = ROOT / "bench" / "results"
+    return results / "tmp" / "smoke" if smoke else results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="append", choices=("A", "B", "C", "all"))
@@ -262,12 +269,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="replace the planned repeats")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (correctness only)")
     parser.add_argument("--budget", type=float, default=None, help="real seconds per run")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results folder (default bench/results; smoke runs: bench/results/tmp/smoke, "
+        "so they never replace the committed results)",
+    )
     parser.add_argument("--list", action="store_true", help="print the cells and exit")
     parser.add_argument(
         "--fresh", action="store_true", help="start results.json afresh instead of merging"
     )
     args = parser.parse_args(argv)
+    args.out = args.out or default_out(smoke=args.smoke)
     chosen = [s for s in (args.scenario or ["all"]) if s != "all"]
     cells = select(
         matrix(CONTENDERS, smoke=args.smoke),

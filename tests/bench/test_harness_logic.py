@@ -196,3 +196,16 @@ def test_report_shows_an_unfinished_cell_without_figures_and_footnotes_its_share
     assert "not finished [^1]" in seed_row and "110" not in seed_row
     assert "[^1]: seed on tuned at 1,000 rows: stopped after 110 s with 25.00% of the rows" in text
     assert "(not a measurement)" in text
+
+
+def test_smoke_results_go_to_an_ignored_folder_not_over_the_committed_ones() -> None:
+    import subprocess
+
+    from bench.compare import ROOT, default_out
+
+    assert default_out(smoke=False) == ROOT / "bench" / "results"
+    smoke = default_out(smoke=True) / "results.json"
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(smoke)], cwd=ROOT, check=False
+    ).returncode
+    assert ignored == 0
