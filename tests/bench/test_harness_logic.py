@@ -209,3 +209,12 @@ def test_smoke_results_go_to_an_ignored_folder_not_over_the_committed_ones() -> 
         ["git", "check-ignore", "-q", str(smoke)], cwd=ROOT, check=False
     ).returncode
     assert ignored == 0
+
+
+def test_a_run_is_stopped_only_far_beyond_its_bound() -> None:
+    from bench.compare import MIN_BUDGET_SECONDS, budget_for
+
+    tuned = profile("tuned")
+    assert budget_for(tuned, 2_000_000, 186_000, 1.0) == pytest.approx(30 * 125.0)
+    assert budget_for(tuned, 50_000, 5_000, 1.0) == MIN_BUDGET_SECONDS
+    assert budget_for(ZERO_COST, 2_000_000, 186_000, 0.0) is None
