@@ -101,8 +101,8 @@ B_PROFILES: tuple[OrgProfile, ...] = (
     _profile(
         "sized_split",
         "Bulk API also caps a batch at 10,000,000 characters, so wide records are cut before "
-        "10,000 where the data says: our ~140-character rows at a 1,000,000-character cap are "
-        "cut every ~7,000 records, as rows ~10x wider would be at the documented cap",
+        "10,000 where the data says: our ~125-character CSV lines at a 1,000,000-character cap are "
+        "cut every ~8,000 records, as rows ~10x wider would be at the documented cap",
         8, 2_000, 80, 1.0, "sized", internal_batch_max_chars=1_000_000,
     ),
     _profile(
