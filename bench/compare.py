@@ -167,12 +167,22 @@ def run_cells(
                 same_size = [c for c in group if c.rows == rows]
                 data = DataSpec(rows, prof.accounts, skew=prof.skew)
                 partitions: list[Partition] | None = None
+                largest = 0
                 for repeat in range(max(c.repeats for c in same_size)):
                     for cell in (c for c in same_size if repeat < c.repeats):
                         seed_seconds = emulator.reset_and_seed(data)
-                        partitions = partitions or plan(emulator)
+                        if partitions is None:
+                            # Same seed, same rows: planned and measured once per size.
+                            partitions, largest = plan(emulator), emulator.largest_parent()
                         run = _run_one(
-                            emulator, cell, repeat, partitions, workdir, seed_seconds, budget, say
+                            emulator,
+                            cell,
+                            repeat,
+                            partitions,
+                            workdir,
+                            (seed_seconds, largest),
+                            budget,
+                            say,
                         )
                         runs.append(run)
     return runs
@@ -184,12 +194,13 @@ def _run_one(
     repeat: int,
     partitions: list[Partition],
     workdir: Path,
-    seed_seconds: float,
+    seeded: tuple[float, int],
     budget: float | None,
     say: Any,
 ) -> Run:
+    """One run on a freshly seeded org; ``seeded`` = (seconds the seeding took, largest parent)."""
     prof = profile(cell.profile)
-    largest = emulator.largest_parent()
+    seed_seconds, largest = seeded
     limit = budget or budget_for(prof, cell.rows, largest, emulator.model.time_scale)
     label = f"[{cell.scenario}/{cell.profile}] {cell.contender} on {cell.rows:,} rows"
     say(f"{label} (repeat {repeat + 1}/{cell.repeats}) …")
