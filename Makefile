@@ -69,15 +69,20 @@ emulator: $(VENV)/.installed
 	$(BIN)/python -m emulator serve $(EMULATOR_ARGS)
 
 # Issue 7: ours vs simple-salesforce bulk2 vs the seed's method (scenarios A, B, C), one run.
-# Writes bench/results/{RESULTS.md,results.json,*.png}; scratch data in bench/results/tmp (ignored).
-# One scenario: make bench-one SCENARIO=B   (BENCH_ARGS="--smoke" for tiny sizes)
-SCENARIO ?= A
+# The whole benchmark matrix (hours): writes bench/results/{RESULTS.md,results.json,targets.json,*.png};
+# scratch data in bench/results/tmp (ignored). One cell, merged into the same report:
+#   make bench-one SCENARIO=B PROFILE=offset_split CONTENDER=ours BENCH_ARGS="--rows 200000 --repeats 3"
+# (PROFILE and CONTENDER are optional filters; BENCH_ARGS="--smoke" for tiny sizes, "--list" to see the cells)
+SCENARIO ?= B
+PROFILE ?=
+CONTENDER ?=
 BENCH_ARGS ?=
 bench: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.compare --scenario all $(BENCH_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.compare --scenario all --fresh $(BENCH_ARGS)
 
 bench-one: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.compare --scenario $(SCENARIO) $(BENCH_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.compare --scenario $(SCENARIO) \
+		$(if $(PROFILE),--profile $(PROFILE)) $(if $(CONTENDER),--contender $(CONTENDER)) $(BENCH_ARGS)
 
 # The whole load end to end: emulator with 200,000 seeded rows, a real Airflow in a throwaway
 # home, the DAG triggered over REST, live progress, the reconciliation. Ctrl-C stops everything.

@@ -548,6 +548,8 @@ RUNNERS: dict[str, Callable[[ContenderSpec], dict[str, Any]]] = {
     "simple_salesforce": run_simple_salesforce,
     "seed": run_seed,
 }
+#: The registry the harness iterates (by name).
+CONTENDERS = RUNNERS
 
 
 def _sum(parts: list[dict[str, Any]]) -> dict[str, Any]:

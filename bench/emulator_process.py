@@ -20,11 +20,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from bench.profiles import OrgProfile
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_TABLE = "Opportunity_Source__dlm"
@@ -33,11 +36,12 @@ TARGET_TABLE = "sobject_opportunity"
 
 @dataclass(frozen=True)
 class OrgModel:
-    """What the emulated org costs. All durations are *simulated* seconds.
+    """What the emulated org costs (a profile's knobs plus the run's time scale).
 
-    ``latency_seconds`` is applied per request as ``latency_seconds × time_scale`` real seconds,
-    so a scaled run keeps every part of the timeline (network, processing, lock waits, client
-    polls) in the same proportion as an unscaled one.
+    All durations are *simulated* seconds. ``latency_seconds`` is applied per request as
+    ``latency_seconds × time_scale`` real seconds, so a scaled run keeps every part of the
+    timeline (network, processing, lock waits, client polls) in the same proportion as an
+    unscaled one. ``bulk`` overrides further ``BulkProcessingConfig`` fields as they are.
     """
 
     time_scale: float = 0.0
@@ -45,16 +49,29 @@ class OrgModel:
     records_per_second_per_worker: float = 0.0
     lock_wait_seconds: float = 10.0
     latency_seconds: float = 0.0
+    bulk: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def zero_cost(self) -> bool:
-        return self.records_per_second_per_worker == 0
+    @classmethod
+    def of(cls, profile: OrgProfile, time_scale: float) -> OrgModel:
+        return cls(
+            time_scale=time_scale,
+            workers=profile.workers,
+            records_per_second_per_worker=profile.records_per_second_per_worker,
+            lock_wait_seconds=profile.lock_wait_seconds,
+            latency_seconds=profile.latency_seconds,
+            bulk=dict(profile.bulk),
+        )
 
-    def capacity_bound_seconds(self, rows: int) -> float | None:
-        """rows ÷ (rate × workers): the fastest any client could load ``rows`` (simulated s)."""
-        if self.zero_cost:
-            return None
-        return rows / (self.records_per_second_per_worker * self.workers)
+    def bulk_config(self) -> Any:
+        """The emulator's ``BulkProcessingConfig`` for this model (unknown overrides raise)."""
+        from emulator.bulk2.config import BulkProcessingConfig
+
+        return BulkProcessingConfig(
+            workers=self.workers,
+            records_per_second_per_worker=self.records_per_second_per_worker,
+            lock_wait_seconds=self.lock_wait_seconds,
+            **self.bulk,
+        )
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,6 @@ class DataSpec:
 
 def _serve(config_path: Path) -> None:
     """Child entry point: build the EmulatorConfig from JSON and serve until terminated."""
-    from emulator.bulk2.config import BulkProcessingConfig
     from emulator.config import EmulatorConfig
     from emulator.faults import FaultProfile
     from emulator.server import serve
@@ -103,11 +119,7 @@ def _serve(config_path: Path) -> None:
         # makes tens of thousands of calls); usage is still counted and reported.
         api_daily_request_max=10_000_000,
         bulk_daily_batch_max=1_000_000,
-        bulk=BulkProcessingConfig(
-            workers=model.workers,
-            records_per_second_per_worker=model.records_per_second_per_worker,
-            lock_wait_seconds=model.lock_wait_seconds,
-        ),
+        bulk=model.bulk_config(),
     )
     serve(config, Path(spec["tls_dir"]))
 
@@ -220,18 +232,34 @@ class EmulatorProcess:
         response.raise_for_status()
         return list(response.json()["jobs"])
 
-    def org_usage(self) -> dict[str, int]:
-        """What the org counted: core API requests and Bulk batches, plus the job list's sums."""
+    def counters(self) -> dict[str, float]:
+        """The org's running totals: requests, batches, logins, exchanges, queries, emulator CPU.
+
+        A run's usage is the difference of two snapshots (one before it, given to :meth:`org_usage`), so
+        the harness's own calls before a run (planning the partitions) are not charged to it.
+        """
         counts = self.counts()
         limits = counts["limits"]
-        jobs = self.jobs()
-
-        def used(name: str) -> int:
-            return int(limits[name]["Max"]) - int(limits[name]["Remaining"])
-
+        events = counts.get("events", {})
+        batches = limits["DailyBulkApiBatches"]
         return {
             "api_requests": int(counts["api_usage"]["used"]),
-            "bulk_batches": used("DailyBulkApiBatches"),
+            "bulk_batches": int(batches["Max"]) - int(batches["Remaining"]),
+            "logins": int(events.get("login", 0)),
+            "token_exchanges": int(events.get("token_exchange", 0)),
+            "datacloud_queries": int(events.get("datacloud_query", 0)),
+            "datacloud_query_batches": int(events.get("datacloud_query_batch", 0)),
+            "emulator_cpu_seconds": self.cpu_seconds(),
+        }
+
+    def org_usage(self, since: dict[str, float] | None = None) -> dict[str, Any]:
+        """What the org counted after the ``since`` snapshot (default: since the last reset),
+        plus the job list's sums."""
+        now = self.counters()
+        since = since or {}
+        jobs = self.jobs()
+        return {
+            **{name: now[name] - since.get(name, 0) for name in now},
             "bulk_jobs": len(jobs),
             "job_records_failed": sum(int(j.get("numberRecordsFailed") or 0) for j in jobs),
             "job_records_processed": sum(int(j.get("numberRecordsProcessed") or 0) for j in jobs),
@@ -242,7 +270,6 @@ class EmulatorProcess:
             # Simulated ms workers were occupied vs doing DML: the difference is lock waiting.
             "worker_ms_total": sum(int(j.get("totalProcessingTime") or 0) for j in jobs),
             "worker_ms_dml": sum(int(j.get("apiActiveProcessingTime") or 0) for j in jobs),
-            "emulator_cpu_seconds": self.cpu_seconds(),
         }
 
     def cpu_seconds(self) -> float:
@@ -252,6 +279,18 @@ class EmulatorProcess:
         assert self.proc is not None
         times = psutil.Process(self.proc.pid).cpu_times()
         return float(times.user + times.system)
+
+    def largest_parent(self) -> int:
+        """Children of the Account with the most source rows: the skew-aware bound's input."""
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=60)
+        try:
+            found = conn.execute(
+                f'SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM "{SOURCE_TABLE}" '
+                'GROUP BY "AccountId__c")'
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        return int(found or 0)
 
     def landed(self) -> dict[str, int]:
         """Source rows vs Opportunities, straight from the emulator's SQLite file (read-only)."""

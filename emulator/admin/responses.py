@@ -55,6 +55,7 @@ def counts(state: StateDep) -> dict[str, Any]:
         "tables": tables,
         "sessions": state.sessions.count(),
         "api_usage": {"used": used, "max": maximum},
+        "events": state.usage.events(),
         "limits": {k: {"Max": m, "Remaining": r} for k, (m, r) in state.usage.snapshot().items()},
         "faults_injected": dict(state.faults.injected),
     }

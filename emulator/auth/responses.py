@@ -114,6 +114,7 @@ async def oauth_token(request: Request, state: StateDep) -> JSONResponse:
     else:
         raise UnsupportedGrantType()
     session = state.sessions.issue_core(username, client_id, grant, scope="api web cdpquery")
+    state.usage.count_event("login")
     return JSONResponse(token_response(request, state, session))
 
 
@@ -148,6 +149,7 @@ async def soap_login(version: str, request: Request, state: StateDep) -> Respons
     except OAuthError as exc:
         raise invalid_login() from exc
     session = state.sessions.issue_core(username, None, "soap")
+    state.usage.count_event("login")
     url = base_url(request, state)
     org = state.config.org_id
     lifetime = int(state.config.session_lifetime_seconds)
@@ -189,6 +191,7 @@ async def datacloud_token(request: Request, state: StateDep) -> JSONResponse:
     if state.config.strict_single_exchange and core.grant == GRANT_PASSWORD and not first:
         raise InvalidGrant("subject token already exchanged")
     dc = state.sessions.issue_datacloud(core, params.get("dataspace"))
+    state.usage.count_event("token_exchange")
     return JSONResponse(
         {
             "access_token": dc.token,

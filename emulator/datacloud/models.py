@@ -188,6 +188,7 @@ class DataCloudService:
 
     def submit(self, sql: str) -> Batch:
         """Run ``sql`` and return its first batch."""
+        self.state.usage.count_event("datacloud_query")
         started = self.state.clock.time()
         translated = self.translator.translate(sql)
         conn = self.state.db.new_connection(check_same_thread=False)
@@ -203,6 +204,7 @@ class DataCloudService:
 
     def next_batch(self, batch_id: str) -> Batch:
         """The batch behind a ``nextBatchId``; each id works once."""
+        self.state.usage.count_event("datacloud_query_batch")
         started = self.state.clock.time()
         self._expire(started)
         with self._lock:

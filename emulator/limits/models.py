@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import Counter, deque
 from typing import TYPE_CHECKING
 
 from emulator.exceptions import RequestLimitExceeded
@@ -64,6 +64,9 @@ class UsageCounters:
         self.bulk_records = RollingCounter(clock)
         self.bulk_query_jobs = RollingCounter(clock)
         self.bulk_query_storage_mb = RollingCounter(clock)
+        # Plain totals since the last reset of what no daily allocation counts (logins, Data Cloud
+        # token exchanges and queries): benchmarks report them per row loaded, server-side.
+        self._events: Counter[str] = Counter()
 
     @property
     def api_max(self) -> int:
@@ -110,6 +113,16 @@ class UsageCounters:
             self.bulk_query_storage_mb, mb, self._config.bulk_query_daily_storage_mb_max
         )
 
+    def count_event(self, name: str) -> None:
+        """Count one ``name`` event (``login``, ``token_exchange``, ``datacloud_query``, ...)."""
+        with self._lock:
+            self._events[name] += 1
+
+    def events(self) -> dict[str, int]:
+        """Every event counted since the last reset."""
+        with self._lock:
+            return dict(self._events)
+
     def snapshot(self) -> dict[str, tuple[int, int]]:
         """``name -> (max, remaining)`` for the ``/limits`` resource."""
         c = self._config
@@ -136,3 +149,4 @@ class UsageCounters:
                 self.bulk_query_storage_mb,
             ):
                 counter.reset()
+            self._events.clear()

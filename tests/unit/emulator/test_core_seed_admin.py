@@ -74,3 +74,30 @@ def test_admin_reset_faults_config_clock_refresh() -> None:
         assert state.clock.time() - before >= 100
         token = client.post("/__emulator__/refresh-tokens", json={"username": "u"}).json()
         assert state.sessions.redeem_refresh_token(token["refresh_token"]) == ("u", None)
+
+
+def test_counts_logins_token_exchanges_and_datacloud_queries_until_reset() -> None:
+    """The org counts what no daily allowance does, so a benchmark can report it server-side."""
+    from emulator.testing import core_login
+
+    with in_process() as (_state, client):
+        client.post("/__emulator__/seed", json={"rows": 30, "accounts": 3})
+        core = core_login(client)
+        core_login(client)
+        exchange = client.post(
+            "/services/a360/token",
+            data={
+                "grant_type": "urn:salesforce:grant-type:external:cdp",
+                "subject_token": core,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            },
+        )
+        exchange.raise_for_status()
+        headers = {"Authorization": f"Bearer {exchange.json()['access_token']}"}
+        for _ in range(3):
+            sql = 'SELECT "ExternalId__c" FROM "Opportunity_Source__dlm"'
+            client.post("/api/v2/query", json={"sql": sql}, headers=headers).raise_for_status()
+        events = client.get("/__emulator__/counts").json()["events"]
+        assert events == {"login": 2, "token_exchange": 1, "datacloud_query": 3}
+        client.post("/__emulator__/reset")
+        assert client.get("/__emulator__/counts").json()["events"] == {}
