@@ -4,12 +4,10 @@ per-partition variant (how Airflow runs mapped partitions, for scenario C's memo
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from bench.contenders import child
 from bench.contenders.common import ContenderSpec, Partition, in_threads, scaled, sum_parts
 from bench.contenders.reader import hooks, key_range
 
@@ -112,35 +110,17 @@ def run_ours_processes(spec: ContenderSpec) -> dict[str, Any]:
     the largest child's, CPU = the children's sum; every child's figures are kept.
     """
     workdir = Path(spec.workdir)
-    children: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
-    for partition in spec.partitions:
-        folder = workdir / f"process-{partition.index}"
-        folder.mkdir(parents=True, exist_ok=True)
-        child = ContenderSpec(
-            contender="ours",
-            base_url=spec.base_url,
-            ca_bundle=spec.ca_bundle,
-            partitions=[partition],
-            time_scale=spec.time_scale,
-            workdir=str(folder),
-            ours=spec.ours,
+    children = [
+        child.start(
+            dataclasses.replace(
+                spec, contender="ours", partitions=[partition], workdir=str(folder)
+            ),
+            folder,
         )
-        spec_path, result_path = folder / "spec.json", folder / "result.json"
-        spec_path.write_text(json.dumps(dataclasses.asdict(child)), encoding="utf-8")
-        log = (folder / "child.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.contenders", str(spec_path), str(result_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        children.append((process, result_path, folder / "child.log"))
-    results = []
-    for process, result_path, log_path in children:
-        if process.wait() != 0 or not result_path.exists():
-            tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
-            raise RuntimeError(f"partition process failed (exit {process.returncode}):\n{tail}")
-        results.append(json.loads(result_path.read_text(encoding="utf-8")))
+        for partition in spec.partitions
+        for folder in [workdir / f"process-{partition.index}"]
+    ]
+    results = [c.result() for c in children]
     return {
         **sum_parts(results),
         "settings": {"processes": len(results), **(results[0].get("settings") or {})},
