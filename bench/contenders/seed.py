@@ -139,9 +139,18 @@ def chain_delay(rng: random.Random, time_scale: float) -> float:
 
 
 def run_seed(spec: ContenderSpec) -> dict[str, Any]:
-    """Every partition's chain at once; then each job's final status, read once."""
+    """Every partition's chain at once; then each job's final status, read once.
+
+    ``spec.settings["stagger_seconds"]`` (simulated, default 0: every contender starts its
+    partitions together) starts the i-th partition's chain i × that later, as the seed's start
+    script staggered its partitions (by 90 minutes).
+    """
+    stagger = float(spec.settings.get("stagger_seconds", 0.0))
+    position = {p.index: i for i, p in enumerate(spec.partitions)}
 
     def work(partition: Partition) -> dict[str, Any]:
+        if stagger and position[partition.index]:
+            time.sleep(position[partition.index] * stagger * spec.time_scale)
         _, datacloud = hooks()
         client = SeedBulkClient(spec)
         rng = random.Random(f"seed-chain-{partition.index}")
@@ -169,6 +178,7 @@ def run_seed(spec: ContenderSpec) -> dict[str, Any]:
         "status_rereads": sum(int(p["status_rereads"]) for p in parts),
         "settings": {
             "page": SEED_PAGE,
+            "stagger_seconds": stagger,
             "chain_delay_seconds": [scaled(s, spec.time_scale) for s in SEED_CHAIN_DELAY_SECONDS],
         },
     }

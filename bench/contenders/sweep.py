@@ -9,7 +9,7 @@ completion (no budget), counted by the org.
         --run ours --run ss_sorted --run ss_sorted:batch_size=10000 --run ss_naive
 
 ``--run NAME[:key=value,...]``: values are JSON (``batch_size=null`` is no split). Prints one
-line per run and writes every figure to ``bench/results/tmp/sweep-<rows>/sweep.json``.
+line per run and writes every figure to ``bench/results/tmp/sweep-<rows>[-<tag>]/sweep.json``.
 """
 
 from __future__ import annotations
@@ -81,10 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skew", type=float, default=1.0)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--run", action="append", type=parse_run, required=True)
+    parser.add_argument("--tag", default="", help="suffix of the scratch folder (parallel sweeps)")
     args = parser.parse_args(argv)
     model = OrgModel(time_scale=args.time_scale, **B_MODEL)
     data = DataSpec(args.rows, args.accounts, skew=args.skew)
-    workdir = ROOT / "bench" / "results" / "tmp" / f"sweep-{args.rows}"
+    workdir = (
+        ROOT
+        / "bench"
+        / "results"
+        / "tmp"
+        / "-".join(filter(None, ("sweep", str(args.rows), args.tag)))
+    )
     out: list[dict[str, Any]] = []
     with EmulatorProcess(model, workdir / "emulator") as emulator:
         env = {**os.environ, **connection_env(emulator), "PYTHONPATH": str(ROOT)}
