@@ -15,13 +15,13 @@ What the seed did, per partition, and what the port does for each step:
 * The end: the seed's progress script counted what had landed once the chain was done. The port
   reads each of its jobs' info once (one GET each) after the chain and sums
   ``numberRecordsProcessed - numberRecordsFailed``; a job still running then is read again one
-  chain delay later (``status_rereads`` in the result; the chain's 2-3 trailing empty
-  executions give the last job 40-90 simulated seconds, so this is rare).
+  chain delay later (counted as ``status_rereads``: a job slowed by lock waits outlasts the
+  chain's trailing empty executions).
 
-Left out: ``MAX_BATCHES`` (800), a guard the seed sized to its own 400,000-row partitions
-(400K / 500), so that a partition's chain never ends early; and the seed's 90-minute stagger
-between partition starts, a choice of its start script: every contender starts its five
-partitions at once. Login: the Apex ran with its own session; the port makes one OAuth call
+Partition starts: the seed's start script staggered them by 90 minutes; the port staggers them
+by ``SEED_START_STAGGER_SECONDS`` (why: there). Left out: ``MAX_BATCHES`` (800), a guard the
+seed sized to its own 400,000-row partitions (400K / 500), so that a partition's chain never
+ends early. Login: the Apex ran with its own session; the port makes one OAuth call
 per partition (counted by the org as a login).
 """
 
@@ -53,6 +53,14 @@ SEED_MAX_EMPTY_BATCHES = 3
 SEED_MAX_RETRIES = 3
 #: The Queueable chain's delay between two executions, simulated seconds (low, high).
 SEED_CHAIN_DELAY_SECONDS = (20.0, 30.0)
+#: Simulated seconds between two partitions' starts. The seed never started two partitions
+#: together: its start script ran partition 0 at once and scheduled the others 90 minutes apart,
+#: so their chains ran out of phase. Started together, five chains submit their first jobs at the
+#: same moment and, never waiting for a job, keep piling new jobs onto the lock waits of the
+#: first ones (measured: bench/README.md, "seed"). A fifth of the mean chain delay spreads the
+#: five first jobs over one chain period, out of phase as the seed's were, without the 6 hours
+#: its own stagger would add to every run (``stagger_seconds=5400`` gives that).
+SEED_START_STAGGER_SECONDS = 5.0
 API_VERSION = "59.0"
 _FINAL_STATES = ("JobComplete", "Failed", "Aborted")
 
@@ -141,11 +149,10 @@ def chain_delay(rng: random.Random, time_scale: float) -> float:
 def run_seed(spec: ContenderSpec) -> dict[str, Any]:
     """Every partition's chain at once; then each job's final status, read once.
 
-    ``spec.settings["stagger_seconds"]`` (simulated, default 0: every contender starts its
-    partitions together) starts the i-th partition's chain i × that later, as the seed's start
-    script staggered its partitions (by 90 minutes).
+    The i-th partition's chain starts i × ``SEED_START_STAGGER_SECONDS`` (simulated) later,
+    or ``spec.settings["stagger_seconds"]``.
     """
-    stagger = float(spec.settings.get("stagger_seconds", 0.0))
+    stagger = float(spec.settings.get("stagger_seconds", SEED_START_STAGGER_SECONDS))
     position = {p.index: i for i, p in enumerate(spec.partitions)}
 
     def work(partition: Partition) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def _spec(**settings: Any) -> ContenderSpec:
 
 
 def test_one_job_per_page_chained_by_the_queueable_delay(sleeps: list[tuple[str, float]]) -> None:
-    result = seed.run_seed(_spec())
+    result = seed.run_seed(_spec(stagger_seconds=0))
     assert result["processed"] == 1620 and result["jobs"] == 4
     assert result["succeeded"] == 1620 - 4  # the fake fails one record per job
     assert result["status_rereads"] == 0
@@ -106,7 +106,7 @@ def test_a_job_still_running_at_the_end_is_read_again_a_delay_later(
     sleeps: list[tuple[str, float]],
 ) -> None:
     FakeClient.running_reads = 1
-    result = seed.run_seed(_spec())
+    result = seed.run_seed(_spec(stagger_seconds=0))
     assert result["status_rereads"] == 4
     assert result["client_calls"] == 4 * 4 + 4
     assert result["succeeded"] == 1620 - 4
@@ -117,3 +117,10 @@ def test_stagger_starts_each_partition_later(sleeps: list[tuple[str, float]]) ->
     first = next(s for n, s in sleeps if n == "partition-1")
     assert first == 50.0  # position 1 × 100 simulated s × 0.5
     assert all(s <= 15.0 for n, s in sleeps if n == "partition-0")
+
+
+def test_partitions_start_out_of_phase_by_default(sleeps: list[tuple[str, float]]) -> None:
+    result = seed.run_seed(_spec())
+    assert result["settings"]["stagger_seconds"] == seed.SEED_START_STAGGER_SECONDS > 0
+    first = next(s for n, s in sleeps if n == "partition-1")
+    assert first == seed.SEED_START_STAGGER_SECONDS * 0.5
