@@ -19,23 +19,21 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.compare import connection_env, plan  # noqa: E402
+from bench.compare import connection_env, plan, scenarios  # noqa: E402
 from bench.contenders import CONTENDERS, ContenderSpec, child  # noqa: E402
 from bench.emulator_process import DataSpec, EmulatorProcess, OrgModel  # noqa: E402
 
-#: Scenario B's org (bench/README.md): 8 workers, 2,000 records/s each, 10 s lock wait, 80 ms.
-B_MODEL = {
-    "workers": 8,
-    "records_per_second_per_worker": 2_000.0,
-    "lock_wait_seconds": 10.0,
-    "latency_seconds": 0.080,
-}
+
+def b_model(time_scale: float) -> OrgModel:
+    """Scenario B's org model (the harness's, so the two never drift) at ``time_scale``."""
+    return replace(scenarios(smoke=False)["B"].model, time_scale=time_scale)
 
 
 def parse_run(text: str) -> tuple[str, dict[str, Any]]:
@@ -83,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="append", type=parse_run, required=True)
     parser.add_argument("--tag", default="", help="suffix of the scratch folder (parallel sweeps)")
     args = parser.parse_args(argv)
-    model = OrgModel(time_scale=args.time_scale, **B_MODEL)
+    model = b_model(args.time_scale)
     data = DataSpec(args.rows, args.accounts, skew=args.skew)
     workdir = (
         ROOT

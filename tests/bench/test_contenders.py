@@ -24,21 +24,16 @@ from typing import Any
 
 import pytest
 
-from bench.compare import connection_env, plan, run_contender
+from bench.compare import connection_env, plan, run_contender, scenarios
 from bench.contenders import CONTENDERS
 from bench.contenders.seed import SEED_PAGE
-from bench.emulator_process import TARGET_TABLE, DataSpec, EmulatorProcess, OrgModel
+from bench.emulator_process import TARGET_TABLE, EmulatorProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-DATA = DataSpec(rows=3_000, accounts=200, skew=1.0)
-MODEL = OrgModel(
-    time_scale=0.02,
-    workers=8,
-    records_per_second_per_worker=2_000.0,
-    lock_wait_seconds=10.0,
-    latency_seconds=0.080,
-)
+#: The harness's smoke-size scenario B: its org model (a small time scale) and its rows.
+SMOKE_B = scenarios(smoke=True)["B"]
+DATA, MODEL = SMOKE_B.data[0], SMOKE_B.model
 COMPARED = [name for name, c in CONTENDERS.items() if c.compared]
 FIELDS = (
     "ExternalId__c",
