@@ -4,7 +4,7 @@ Why: scenario A's target is a CPU ratio; this shows where each client's CPU goes
 decoding Data Cloud pages, mapping, CSV, HTTP) so the README can say what limits it.
 
     .venv/bin/python -m bench.profile_contender --contender ours --rows 100000
-    .venv/bin/python -m bench.profile_contender --contender simple_salesforce --rows 100000
+    .venv/bin/python -m bench.profile_contender --contender ss_sorted --rows 100000
 
 Writes ``bench/results/tmp/profile-<contender>.txt`` (pyinstrument's text report). The load
 runs as one partition in the main thread: pyinstrument samples only that thread.
@@ -23,14 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.compare import CONTENDERS, connection_env  # noqa: E402
-from bench.contenders import Partition  # noqa: E402
+from bench.compare import connection_env  # noqa: E402
+from bench.contenders import CONTENDERS, Partition  # noqa: E402
 from bench.emulator_process import DataSpec, EmulatorProcess, OrgModel  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--contender", choices=CONTENDERS, default="ours")
+    parser.add_argument("--contender", choices=sorted(CONTENDERS), default="ours")
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
     workdir = ROOT / "bench" / "results" / "tmp" / f"profile-{args.contender}"

@@ -80,8 +80,8 @@ class Batch:
             meta[name] = {"type": column.type, "placeInOrder": place, "typeCode": column.type_code}
         return meta
 
-    def to_json(self) -> str:
-        """The exact V2 body, built around the pre-serialised rows (no second encoding pass)."""
+    def tail(self) -> dict[str, Any]:
+        """Every field of the V2 body but the rows, in the order Data Cloud sends them."""
         tail: dict[str, Any] = {
             "startTime": _iso(self.start_time),
             "endTime": _iso(self.end_time),
@@ -92,7 +92,11 @@ class Batch:
             tail["nextBatchId"] = self.next_batch_id
         tail["done"] = self.done
         tail["metadata"] = self.metadata()
-        return '{"data":[' + ",".join(self.rows_json) + "]," + _encode(tail)[1:]
+        return tail
+
+    def to_json(self) -> str:
+        """The exact V2 body, built around the pre-serialised rows (no second encoding pass)."""
+        return '{"data":[' + ",".join(self.rows_json) + "]," + _encode(self.tail())[1:]
 
 
 class QueryCursor:
