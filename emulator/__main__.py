@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from emulator.bulk2.config import BulkProcessingConfig
+from emulator.bulk2.splitting import BATCH_SPLITS
 from emulator.config import EmulatorConfig, SeedConfig
 from emulator.faults import FaultProfile
 
@@ -15,6 +17,12 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accounts", type=int, default=100, help="Accounts the rows reference")
     parser.add_argument("--skew", type=float, default=0.0, help="Zipf exponent of rows per account")
     parser.add_argument("--seed", type=int, default=42, help="random seed (same seed, same data)")
+    parser.add_argument(
+        "--giant-share",
+        type=float,
+        default=0.0,
+        help="share of the rows given to one Account on top of --skew (a giant parent)",
+    )
     parser.add_argument("--hostile", action="store_true", help="mix in CSV/SQL-hostile values")
     parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: temporary)")
 
@@ -30,6 +38,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     serve.add_argument("--faults", default=None, help="fault profile: inline JSON or a file path")
     serve.add_argument("--tls-dir", type=Path, default=None, help="where to write the CA/cert")
     serve.add_argument("--api-max", type=int, default=100_000, help="daily API request allocation")
+    bulk = BulkProcessingConfig()
+    serve.add_argument("--workers", type=int, default=bulk.workers, help="Bulk worker slots")
+    serve.add_argument(
+        "--rate",
+        type=float,
+        default=bulk.records_per_second_per_worker,
+        help="simulated records/s per worker (0: free processing)",
+    )
+    serve.add_argument(
+        "--lock-wait", type=float, default=bulk.lock_wait_seconds, help="row-lock wait, seconds"
+    )
+    serve.add_argument(
+        "--batch-split",
+        choices=BATCH_SPLITS,
+        default=bulk.batch_split,
+        help="where jobs are cut into internal batches (emulator/bulk2/README.md)",
+    )
+    serve.add_argument(
+        "--split-seed", type=int, default=bulk.split_seed, help="seed of the offset split"
+    )
+    serve.add_argument(
+        "--batch-max-chars",
+        type=int,
+        default=bulk.internal_batch_max_chars,
+        help="characters per internal batch in the sized split",
+    )
     _add_data_options(serve)
     seed = sub.add_parser("seed", help="generate data into a SQLite file and exit")
     _add_data_options(seed)
@@ -45,6 +79,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
             skew=args.skew,
             seed=args.seed,
             hostile=args.hostile,
+            giant_share=args.giant_share,
         ),
     )
     if args.command == "serve":
@@ -53,6 +88,14 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         config.tls = not args.http
         config.time_scale = args.time_scale
         config.api_daily_request_max = args.api_max
+        config.bulk = BulkProcessingConfig(
+            workers=args.workers,
+            records_per_second_per_worker=args.rate,
+            lock_wait_seconds=args.lock_wait,
+            batch_split=args.batch_split,
+            split_seed=args.split_seed,
+            internal_batch_max_chars=args.batch_max_chars,
+        )
         if args.faults:
             config.faults = FaultProfile.load(args.faults)
     return config

@@ -27,7 +27,13 @@ def build(config: EmulatorConfig) -> tuple[EmulatorState, FastAPI]:
     if config.seed.rows > 0:
         s = config.seed
         result = seed_opportunity_source(
-            state, s.rows, s.accounts, skew=s.skew, seed=s.seed, hostile=s.hostile
+            state,
+            s.rows,
+            s.accounts,
+            skew=s.skew,
+            seed=s.seed,
+            hostile=s.hostile,
+            giant_share=s.giant_share,
         )
         log.info(
             "seeded %d rows over %d accounts in %.1fs", result.rows, result.accounts, result.seconds
