@@ -23,7 +23,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from simple_salesforce.exceptions import SalesforceResourceNotFound
@@ -43,6 +43,13 @@ from include.dc2sf.hooks.salesforce import (
 from include.dc2sf.logic.adaptive import AdaptiveInFlightLimit
 from include.dc2sf.logic.backoff import BackoffPolicy
 from include.dc2sf.logic.classification import RecordVerdict, classify_record_error
+from include.dc2sf.logic.job_shape import (
+    JobLockEvidence,
+    JobShape,
+    SplitGuard,
+    batches_spanned,
+    safe_shape,
+)
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.keyset_sql import build_count_query, build_page_query
 from include.dc2sf.logic.mapping import MappedRecord, SourcePage, csv_line, render_bulk_lines
@@ -148,6 +155,13 @@ class PartitionLoader:
             AdaptiveInFlightLimit(config.max_in_flight) if config.adaptive_in_flight else None
         )
         self.cp = self._load_checkpoint()
+        #: Jobs of this try → whether a job of this load sharing a parent was in flight with it.
+        self._shared_parent: dict[str, bool] = {}
+        self.split_guard: SplitGuard | None = None
+        if self.cp.get("job_shape"):
+            self._apply_shape(self.cp["job_shape"])
+        elif config.group_by_parent and config.records_per_job > config.internal_batch_size:
+            self.split_guard = SplitGuard()
         self._round = _Round()
         self._page_columns: tuple[str, ...] = ()
         self._polled: set[str] = set()
@@ -440,6 +454,7 @@ class PartitionLoader:
             "totals": chunk_totals,
             "retry_rounds": 0,
             "files": [file] if file else [],
+            "records_per_job": self.config.records_per_job,
         }
         self._round = _Round(jobs=self._pack(records))
         self.cp["chunk"]["planned_jobs"] = len(self._round.jobs or [])
@@ -478,10 +493,15 @@ class PartitionLoader:
     def _pack(
         self, records: Sequence[MappedRecord | RetryRecord]
     ) -> list[Job[MappedRecord | RetryRecord]]:
-        """Jobs for a round. Grouped by parent (the default), or the seed's way: key order."""
+        """Jobs for a round. Grouped by parent (the default), or the seed's way: key order.
+
+        The job size is the one the round started with (kept in the checkpoint), so a round
+        rebuilt by a later try numbers its jobs as the try that submitted them did, even if the
+        load changed its job shape meanwhile.
+        """
         if not records:
             return []
-        size = self.config.records_per_job
+        size = int(self.cp["chunk"].get("records_per_job") or self.config.records_per_job)
         if self.config.group_by_parent:
             jobs = pack_jobs(records, size, batch_size=self.config.internal_batch_size)
             # Partitions run at once over the same parents (key ranges are not parent ranges).
@@ -517,7 +537,17 @@ class PartitionLoader:
         chunk = self.cp["chunk"]
         if chunk["kind"] == "sweep":
             return 1
-        return self.adaptive.limit if self.adaptive else self.config.max_in_flight
+        limit = self.adaptive.limit if self.adaptive else self.config.max_in_flight
+        # A round packed before a fall back to single-batch jobs keeps its bigger jobs: admit as
+        # many as fill the same internal batches, not as many as the new shape's small jobs.
+        batch_size = self.config.internal_batch_size
+        round_batches = batches_spanned(
+            int(chunk.get("records_per_job") or self.config.records_per_job), batch_size
+        )
+        shape_batches = batches_spanned(self.config.records_per_job, batch_size)
+        if round_batches > shape_batches:
+            limit = max(1, limit * shape_batches // round_batches)
+        return limit
 
     def _advance_round(self) -> Outcome:
         chunk = self.cp["chunk"]
@@ -553,6 +583,7 @@ class PartitionLoader:
                     break  # every pending job shares a parent with a running one
                 job = pending.pop(index)
                 job_id = self._submit(job.records)
+                self._note_shared_parents(job_id, job, running, submitted)
                 # Its records are in Salesforce now (retries come from failedResults): keep only
                 # what scheduling needs, so memory holds just the jobs not yet sent.
                 job = Job(job.number, (), job.parents, job.split_parts)
@@ -631,6 +662,7 @@ class PartitionLoader:
         self._round.settled[job_id] = counts
         self._round.retry_input[job_id] = retry
         self._round.dead[job_id] = dead
+        self._check_split(job_id, counts)
         if self.adaptive is not None and counts["processed"]:
             change = self.adaptive.record_job(counts["processed"], counts["lock_failures"])
             if change is not None:
@@ -638,6 +670,71 @@ class PartitionLoader:
                     "In-flight jobs %d → %d: %s", change.previous, change.current, change.reason
                 )
         self._publish("running")
+
+    def _note_shared_parents(
+        self,
+        job_id: str,
+        job: Job[MappedRecord | RetryRecord],
+        running: Sequence[Job[MappedRecord | RetryRecord]],
+        submitted: dict[str, str],
+    ) -> None:
+        """Remember, for the split check, which jobs ran beside a job of this load on a parent.
+
+        ``choose_next_job`` never admits such a pair, so this stays empty in practice; it is
+        recorded rather than assumed so the check's premise is a fact of this try.
+        """
+        shared = [other for other in running if job.conflicts_with(other)]
+        self._shared_parent[job_id] = bool(shared)
+        for other in shared:
+            self._shared_parent[submitted[str(other.number)]] = True
+
+    def _check_split(self, job_id: str, counts: dict[str, int]) -> None:
+        """Feed a settled job to the split guard; fall back to single-batch jobs when it trips."""
+        if self.split_guard is None:
+            return
+        records = counts["processed"] + counts["unprocessed"]
+        evidence = JobLockEvidence(
+            job_id=job_id,
+            records=records,
+            row_lock_failures=counts["row_locks"],
+            batches=batches_spanned(records, self.config.internal_batch_size),
+            shared_parent=self._shared_parent.get(job_id),
+        )
+        reason = self.split_guard.observe(evidence)
+        if reason is None:
+            return
+        shape = safe_shape(
+            JobShape(self.config.records_per_job, self.config.max_in_flight),
+            self.config.internal_batch_size,
+        )
+        chunk = self.cp["chunk"]
+        self.cp["job_shape"] = {
+            "records_per_job": shape.records_per_job,
+            "max_in_flight": shape.max_in_flight,
+            "reason": reason,
+            "since_chunk": chunk["index"] if chunk else self.cp["chunks_done"],
+        }
+        log.warning(
+            "Partition %s falls back to jobs of at most %d records, %d in flight, from the next "
+            "round on (the checkpoint keeps this shape for later tries): %s",
+            self.config.partition,
+            shape.records_per_job,
+            shape.max_in_flight,
+            reason,
+        )
+        self._apply_shape(self.cp["job_shape"])
+        self._save()
+
+    def _apply_shape(self, job_shape: dict[str, Any]) -> None:
+        """Load with the fallen-back job shape: every round started from now on uses it."""
+        self.config = replace(
+            self.config,
+            records_per_job=int(job_shape["records_per_job"]),
+            max_in_flight=int(job_shape["max_in_flight"]),
+        )
+        self.split_guard = None
+        if self.adaptive is not None:
+            self.adaptive = AdaptiveInFlightLimit(self.config.max_in_flight)
 
     def _examine_job(
         self, job_id: str, info: dict[str, Any]
@@ -647,12 +744,15 @@ class PartitionLoader:
         processed = int(info.get("numberRecordsProcessed") or 0)
         retryable: list[RetryRecord] = []
         dead: list[DeadLetter] = []
+        row_locks = 0
         if failed_count:
             for row in self.sf.job_results(job_id, "failedResults/"):
                 error = row.get("sf__Error", "")
                 record = self._record_from_result(row, error)
-                if classify_record_error(error).verdict is RecordVerdict.RETRY:
+                verdict = classify_record_error(error)
+                if verdict.verdict is RecordVerdict.RETRY:
                     retryable.append(record)
+                    row_locks += verdict.is_lock_failure
                 else:
                     dead.append(DeadLetter(record.key, error, record.values))
         unprocessed: list[RetryRecord] = []
@@ -668,6 +768,7 @@ class PartitionLoader:
             "failed": failed_count,
             "unprocessed": len(unprocessed),
             "lock_failures": len(retryable),
+            "row_locks": row_locks,
         }
         return counts, retryable + unprocessed, dead
 
@@ -743,6 +844,7 @@ class PartitionLoader:
                 "jobs": {},
                 "planned_jobs": None,
                 "not_before": self.clock() + delay,
+                "records_per_job": self.config.records_per_job,
             }
         )
         self._round = _Round(jobs=self._pack(retry))
@@ -847,8 +949,18 @@ class PartitionLoader:
         payload["dead_letter_files"] = list(self.cp["dead_letter_files"])
         payload["dead_letter_folder"] = str(self.dead_letters.folder)
         payload["deferrals"] = int(self.cp.get("deferrals", 0))
+        payload["job_shape"] = self._job_shape_view()
         self.publish(payload)
         return payload
+
+    def _job_shape_view(self) -> dict[str, Any]:
+        """The job shape in use, and why, for the progress XCom (``fallback`` names the reason)."""
+        fallen = self.cp.get("job_shape")
+        return {
+            "records_per_job": self.config.records_per_job,
+            "max_in_flight": self.config.max_in_flight,
+            "fallback": fallen["reason"] if fallen else None,
+        }
 
 
 def resume_summary(partition: int, checkpoint: dict[str, Any]) -> str:
