@@ -698,7 +698,7 @@ class PartitionLoader:
             records=records,
             row_lock_failures=counts["row_locks"],
             batches=batches_spanned(records, self.config.internal_batch_size),
-            shared_parent=self._shared_parent.get(job_id),
+            shared_parent=self._shared_parent.pop(job_id, None),
         )
         reason = self.split_guard.observe(evidence)
         if reason is None:

@@ -12,6 +12,7 @@ Accounts.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -70,11 +71,15 @@ def _jobs_that_lost_rows(emu: Any) -> list[dict[str, Any]]:
 
 
 def test_offset_splits_trigger_the_fallback_and_the_load_stays_exact(
-    emulator_factory: Any, tmp_path: Any
+    emulator_factory: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     emu = _heavy_org(emulator_factory, "offset")
     loader = make_loader(_config(tmp_path))
-    summary = loader.run_blocking().summary
+    with caplog.at_level(logging.WARNING, logger="include.dc2sf.engine.loader"):
+        summary = loader.run_blocking().summary
+    fell_back = [r.getMessage() for r in caplog.records if "falls back" in r.getMessage()]
+    assert len(fell_back) == 1, fell_back  # logged once, with the reason
+    assert "shared no Account" in fell_back[0]
     assert assert_exact(emu) == ROWS  # every row once, field for field: 0 lost, 0 duplicated
     assert (summary["succeeded"], summary["dead_lettered"]) == (ROWS, 0)
     shape = summary["job_shape"]
