@@ -11,6 +11,17 @@ from emulator.bulk2.splitting import BATCH_SPLITS
 from emulator.config import EmulatorConfig, SeedConfig
 from emulator.faults import FaultProfile
 
+#: ``serve`` options of the org's Bulk processing model: flag, ``BulkProcessingConfig`` field,
+#: type, help. Defaults come from the dataclass, so they are stated once.
+_BULK_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
+    ("--workers", "workers", int, "Bulk worker slots"),
+    ("--rate", "records_per_second_per_worker", float, "records/s per worker (0: free)"),
+    ("--lock-wait", "lock_wait_seconds", float, "row-lock wait, simulated seconds"),
+    ("--batch-split", "batch_split", str, "where jobs are cut: aligned, offset or sized"),
+    ("--split-seed", "split_seed", int, "seed of the offset split"),
+    ("--batch-max-chars", "internal_batch_max_chars", int, "characters per batch (sized split)"),
+)
+
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=0, help="Data Cloud rows to generate")
@@ -39,31 +50,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     serve.add_argument("--tls-dir", type=Path, default=None, help="where to write the CA/cert")
     serve.add_argument("--api-max", type=int, default=100_000, help="daily API request allocation")
     bulk = BulkProcessingConfig()
-    serve.add_argument("--workers", type=int, default=bulk.workers, help="Bulk worker slots")
-    serve.add_argument(
-        "--rate",
-        type=float,
-        default=bulk.records_per_second_per_worker,
-        help="simulated records/s per worker (0: free processing)",
-    )
-    serve.add_argument(
-        "--lock-wait", type=float, default=bulk.lock_wait_seconds, help="row-lock wait, seconds"
-    )
-    serve.add_argument(
-        "--batch-split",
-        choices=BATCH_SPLITS,
-        default=bulk.batch_split,
-        help="where jobs are cut into internal batches (emulator/bulk2/README.md)",
-    )
-    serve.add_argument(
-        "--split-seed", type=int, default=bulk.split_seed, help="seed of the offset split"
-    )
-    serve.add_argument(
-        "--batch-max-chars",
-        type=int,
-        default=bulk.internal_batch_max_chars,
-        help="characters per internal batch in the sized split",
-    )
+    for flag, name, kind, text in _BULK_OPTIONS:
+        serve.add_argument(
+            flag,
+            dest=name,
+            metavar=flag[2:].upper().replace("-", "_"),
+            type=kind,
+            default=getattr(bulk, name),
+            choices=BATCH_SPLITS if name == "batch_split" else None,
+            help=text,
+        )
     _add_data_options(serve)
     seed = sub.add_parser("seed", help="generate data into a SQLite file and exit")
     _add_data_options(seed)
@@ -89,12 +85,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         config.time_scale = args.time_scale
         config.api_daily_request_max = args.api_max
         config.bulk = BulkProcessingConfig(
-            workers=args.workers,
-            records_per_second_per_worker=args.rate,
-            lock_wait_seconds=args.lock_wait,
-            batch_split=args.batch_split,
-            split_seed=args.split_seed,
-            internal_batch_max_chars=args.batch_max_chars,
+            **{name: getattr(args, name) for _, name, _, _ in _BULK_OPTIONS}
         )
         if args.faults:
             config.faults = FaultProfile.load(args.faults)

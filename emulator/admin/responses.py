@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from emulator.auth.dependencies import StateDep
-from emulator.datacloud.seed import seed_opportunity_source
+from emulator.config import SeedConfig
+from emulator.datacloud.seed import seed_from
 from emulator.exceptions import BadRequest, NotFound
 from emulator.faults import FaultProfile
 
@@ -139,16 +140,7 @@ def set_bulk(body: BulkSettings, state: StateDep) -> dict[str, Any]:
 
 @router.post("/seed")
 async def seed(body: SeedRequest, state: StateDep) -> dict[str, Any]:
-    result = await run_in_threadpool(
-        seed_opportunity_source,
-        state,
-        body.rows,
-        body.accounts,
-        skew=body.skew,
-        seed=body.seed,
-        hostile=body.hostile,
-        giant_share=body.giant_share,
-    )
+    result = await run_in_threadpool(seed_from, state, SeedConfig(**body.model_dump()))
     return {"rows": result.rows, "accounts": result.accounts, "seconds": round(result.seconds, 3)}
 
 

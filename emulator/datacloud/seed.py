@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from emulator.datacloud.schema import OPPORTUNITY_SOURCE
 
 if TYPE_CHECKING:
+    from emulator.config import SeedConfig
     from emulator.state import EmulatorState
 
 KEY_PREFIX = "externalOpp"
@@ -189,3 +190,16 @@ def seed_opportunity_source(
         conn.execute("ROLLBACK")
         raise
     return SeedResult(rows, len(account_ids), time.perf_counter() - started)
+
+
+def seed_from(state: EmulatorState, config: SeedConfig) -> SeedResult:
+    """:func:`seed_opportunity_source` with a whole ``SeedConfig`` (CLI start, admin API)."""
+    return seed_opportunity_source(
+        state,
+        config.rows,
+        config.accounts,
+        skew=config.skew,
+        seed=config.seed,
+        hostile=config.hostile,
+        giant_share=config.giant_share,
+    )
