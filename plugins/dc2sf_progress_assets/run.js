@@ -87,6 +87,9 @@
       var stateBox = el("div", {}, [badge(p.state, p.state_label, p.tone)]);
       if (p.waiting_until) stateBox.appendChild(el("div", { className: "note", text: "local: " + localTime(p.waiting_until) }));
       if (p.error) stateBox.appendChild(el("div", { className: "note", text: p.error }));
+      if (p.job_shape && p.job_shape.fallback) stateBox.appendChild(el("div", { className: "note job-shape",
+        text: "Single-batch jobs (" + p.job_shape.records_per_job.toLocaleString() + " records, " +
+          p.job_shape.max_in_flight + " in flight): " + p.job_shape.fallback }));
       var links = el("div", { className: "links" });
       if (p.log_url) links.appendChild(el("a", { href: airflowRoot + p.log_url, target: "_top", text: "Load log" }));
       if (p.wait_log_url) links.appendChild(el("a", { href: airflowRoot + p.wait_log_url, target: "_top", text: "Sensor log" }));

@@ -18,7 +18,7 @@ from typing import Any
 import progress_browser as pb
 import progress_seeding as s
 import pytest
-from conftest import ACTIVE_RUN, PASSWORDS, REPO, Scenario
+from conftest import ACTIVE_RUN, JOB_SHAPE_FALLBACK, PASSWORDS, REPO, Scenario
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -60,6 +60,11 @@ def test_page_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> 
     assert rows[1]["State"].startswith("running")
     assert rows[3]["State"].startswith(f"waiting until {scenario.fire_at[3]:%H:%M:%S} UTC")
     assert rows[1]["Processed"] == "25,000" and rows[1]["Loaded"] == "22,500"
+    # A partition that fell back to single-batch jobs says so, with the reason.
+    assert (
+        f"Single-batch jobs (10,000 records, 8 in flight): {JOB_SHAPE_FALLBACK}" in rows[2]["State"]
+    )
+    assert "Single-batch jobs" not in rows[1]["State"]
     totals = pb.read_totals(driver)
     assert totals["succeeded"] == f"{sum(p['succeeded'] for p in scenario.progress.values()):,}"
     first = pb.generated_at(driver)
