@@ -23,7 +23,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from simple_salesforce.exceptions import SalesforceResourceNotFound
@@ -155,13 +155,14 @@ class PartitionLoader:
             AdaptiveInFlightLimit(config.max_in_flight) if config.adaptive_in_flight else None
         )
         self.cp = self._load_checkpoint()
-        #: Jobs of this try → whether a job of this load sharing a parent was in flight with it.
-        self._shared_parent: dict[str, bool] = {}
         self.split_guard: SplitGuard | None = None
         if self.cp.get("job_shape"):
             self._apply_shape(self.cp["job_shape"])
         elif config.group_by_parent and config.records_per_job > config.internal_batch_size:
-            self.split_guard = SplitGuard()
+            # Suspects live in the checkpoint: a deferred load is a new loader at every resume.
+            self.split_guard = SplitGuard(
+                suspects=[JobLockEvidence(**e) for e in self.cp.get("split_suspects", [])]
+            )
         self._round = _Round()
         self._page_columns: tuple[str, ...] = ()
         self._polled: set[str] = set()
@@ -680,13 +681,13 @@ class PartitionLoader:
     ) -> None:
         """Remember, for the split check, which jobs ran beside a job of this load on a parent.
 
-        ``choose_next_job`` never admits such a pair, so this stays empty in practice; it is
-        recorded rather than assumed so the check's premise is a fact of this try.
+        ``choose_next_job`` never admits such a pair, so the list stays empty in practice; it is
+        recorded (in the checkpoint, for the chunk) rather than assumed, so the check's premise
+        is a fact of this load whichever loader instance settles the job.
         """
-        shared = [other for other in running if job.conflicts_with(other)]
-        self._shared_parent[job_id] = bool(shared)
-        for other in shared:
-            self._shared_parent[submitted[str(other.number)]] = True
+        shared = [submitted[str(other.number)] for other in running if job.conflicts_with(other)]
+        if shared:
+            self.cp["chunk"].setdefault("shared_parent_jobs", []).extend([job_id, *shared])
 
     def _check_split(self, job_id: str, counts: dict[str, int]) -> None:
         """Feed a settled job to the split guard; fall back to single-batch jobs when it trips."""
@@ -698,10 +699,12 @@ class PartitionLoader:
             records=records,
             row_lock_failures=counts["row_locks"],
             batches=batches_spanned(records, self.config.internal_batch_size),
-            shared_parent=self._shared_parent.pop(job_id, None),
+            shared_parent=job_id in (self.cp["chunk"] or {}).get("shared_parent_jobs", ()),
         )
         reason = self.split_guard.observe(evidence)
         if reason is None:
+            if evidence.suspect:
+                self.cp["split_suspects"] = [asdict(e) for e in self.split_guard.suspects]
             return
         shape = safe_shape(
             JobShape(self.config.records_per_job, self.config.max_in_flight),
@@ -733,6 +736,7 @@ class PartitionLoader:
             max_in_flight=int(job_shape["max_in_flight"]),
         )
         self.split_guard = None
+        self.cp.pop("split_suspects", None)
         if self.adaptive is not None:
             self.adaptive = AdaptiveInFlightLimit(self.config.max_in_flight)
 

@@ -39,14 +39,13 @@ class JobLockEvidence:
     row_lock_failures: int
     #: Internal batches the job spans if Salesforce cuts every ``batch_size`` records.
     batches: int
-    #: Whether a job of this load sharing one of its parents was in flight at the same time
-    #: (``None``: unknown, e.g. submitted by an earlier try).
-    shared_parent: bool | None
+    #: Whether a job of this load sharing one of its parents was in flight at the same time.
+    shared_parent: bool
 
     @property
     def suspect(self) -> bool:
         """Lock failures that only the job's own batches (or an outside writer) can explain."""
-        return self.batches > 1 and self.row_lock_failures > 0 and self.shared_parent is False
+        return self.batches > 1 and self.row_lock_failures > 0 and not self.shared_parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +76,22 @@ def safe_shape(current: JobShape, batch_size: int) -> JobShape:
 
 
 class SplitGuard:
-    """Watches settled jobs and says once when to fall back to :func:`safe_shape`."""
+    """Watches settled jobs and says once when to fall back to :func:`safe_shape`.
 
-    def __init__(self, suspects_needed: int = SUSPECT_JOBS_TO_FALL_BACK) -> None:
+    ``suspects`` seen by an earlier instance (a try or a deferral before this one) carry over,
+    so the evidence adds up across the whole load, not per process.
+    """
+
+    def __init__(
+        self,
+        suspects_needed: int = SUSPECT_JOBS_TO_FALL_BACK,
+        *,
+        suspects: list[JobLockEvidence] | None = None,
+    ) -> None:
         if suspects_needed < 1:
             raise ValueError("suspects_needed must be at least 1")
         self.suspects_needed = suspects_needed
-        self.suspects: list[JobLockEvidence] = []
+        self.suspects: list[JobLockEvidence] = list(suspects or [])
         self.tripped = False
 
     def observe(self, evidence: JobLockEvidence) -> str | None:

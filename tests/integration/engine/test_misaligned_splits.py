@@ -13,6 +13,7 @@ Accounts.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from emulator.bulk2.config import BulkProcessingConfig
 from emulator.config import EmulatorConfig
 from include.dc2sf.engine.loader import CHECKPOINT_KEY
-from include.dc2sf.engine.outcomes import Wait
+from include.dc2sf.engine.outcomes import Done, Wait
 from include.dc2sf.logic.job_shape import SUSPECT_JOBS_TO_FALL_BACK, JobShape, safe_shape
 from tests.support.loading import DictStore, assert_exact, make_config, make_loader
 
@@ -146,3 +147,28 @@ def test_a_resumed_try_keeps_the_fallen_back_shape(emulator_factory: Any, tmp_pa
     assert done.summary["job_shape"]["fallback"] == store.get(CHECKPOINT_KEY, {}).get(
         "job_shape", {}
     ).get("reason", done.summary["job_shape"]["fallback"])
+
+
+def test_the_evidence_adds_up_across_deferrals(emulator_factory: Any, tmp_path: Any) -> None:
+    """Deferred, the operator builds a new loader at every resume: suspects must survive that.
+
+    One job in flight, so every loader instance settles at most one job and no instance sees
+    both suspects itself.
+    """
+    emu = _heavy_org(emulator_factory, "offset")
+    store = DictStore()
+    config = replace(_config(tmp_path), max_in_flight=1)
+    resumes = 0
+    while True:
+        loader = make_loader(config, store)  # a resume reads only the checkpoint
+        outcome = loader.step()
+        if isinstance(outcome, Done):
+            break
+        if isinstance(outcome, Wait):
+            loader.wait(outcome)
+            resumes += 1
+    assert resumes > 10
+    assert assert_exact(emu) == ROWS
+    assert outcome.summary["dead_lettered"] == 0
+    assert outcome.summary["job_shape"]["fallback"], "the guard tripped although no loader saw both"
+    assert len(_jobs_that_lost_rows(emu)) <= LOSING_JOBS_BOUND

@@ -18,7 +18,7 @@ def _job(
     *,
     records: int = 40_000,
     locks: int = 3,
-    shared: bool | None = False,
+    shared: bool = False,
     batch: int = 10_000,
 ) -> JobLockEvidence:
     return JobLockEvidence(job_id, records, locks, batches_spanned(records, batch), shared)
@@ -47,7 +47,6 @@ def test_the_same_job_seen_again_is_not_new_evidence() -> None:
         _job("750X", records=9_000),
         _job("750X", locks=0),  # no lock failure
         _job("750X", shared=True),  # another job of the load held the parent
-        _job("750X", shared=None),  # unknown (submitted by an earlier try)
     ],
 )
 def test_jobs_that_prove_nothing_about_the_cuts_never_trip_it(evidence: JobLockEvidence) -> None:
@@ -70,3 +69,12 @@ def test_safe_shape_keeps_the_batches_in_flight_with_single_batch_jobs() -> None
 def test_guard_needs_at_least_one_suspect() -> None:
     with pytest.raises(ValueError):
         SplitGuard(0)
+
+
+def test_suspects_of_an_earlier_instance_count_toward_the_decision() -> None:
+    """A deferred load is a new loader at every resume: the evidence must add up across them."""
+    earlier = SplitGuard()
+    earlier.observe(_job("750A"))
+    resumed = SplitGuard(suspects=list(earlier.suspects))
+    assert resumed.observe(_job("750A")) is None, "the same job again is not new evidence"
+    assert resumed.observe(_job("750B")) is not None
