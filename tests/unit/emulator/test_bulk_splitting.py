@@ -16,7 +16,7 @@ from emulator.config import EmulatorConfig
 from emulator.org.seed import create_accounts
 from emulator.state import EmulatorState
 from emulator.testing import in_process
-from tests.unit.emulator.test_bulk_processing import rows_for, submit
+from tests.unit.emulator.test_bulk_processing import rows_for, submit, together
 
 ROW = [
     "k",
@@ -152,3 +152,21 @@ def test_cli_serve_options_set_the_org_model() -> None:
     )
     assert config.seed.giant_share == 0.03
     assert config_from(parse_args(["serve"])).bulk == BulkProcessingConfig()
+
+
+def test_reconfigured_workers_take_effect_on_the_running_engine() -> None:
+    """8 one-batch jobs: 4 rounds on 2 workers (as configured), 2 rounds once raised to 4."""
+    state = EmulatorState(EmulatorConfig(time_scale=0.0, bulk=BulkProcessingConfig(workers=2)))
+    try:
+        create_accounts(state, 20, seed=1)
+        service = attach(state)
+        service.engine.reconfigure(workers=4)
+        start = service.engine.now
+        jobs = together(service, *(rows_for(f"J{n}", [n + 1] * 200) for n in range(8)))
+        assert all(j.state == J.JOB_COMPLETE for j in jobs)
+        assert service.engine.now - start == pytest.approx(0.2, abs=0.01)
+        with pytest.raises(ValueError, match="batch_split"):
+            service.engine.reconfigure(batch_split="diagonal")
+        assert state.config.bulk.workers == 4, "a refused change leaves the config as it was"
+    finally:
+        state.close()
