@@ -53,7 +53,7 @@ from include.dc2sf.logic.job_shape import (
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.keyset_sql import build_count_query, build_page_query
 from include.dc2sf.logic.mapping import MappedRecord, SourcePage, csv_line, render_bulk_lines
-from include.dc2sf.logic.packing import Job, choose_next_job, pack_jobs
+from include.dc2sf.logic.packing import Job, choose_next_job, pack_jobs, split_wide_jobs
 from include.dc2sf.logic.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -504,7 +504,12 @@ class PartitionLoader:
             return []
         size = int(self.cp["chunk"].get("records_per_job") or self.config.records_per_job)
         if self.config.group_by_parent:
-            jobs = pack_jobs(records, size, batch_size=self.config.internal_batch_size)
+            batch_size = self.config.internal_batch_size
+            jobs = pack_jobs(records, size, batch_size=batch_size)
+            # A job meant to be one batch must also fit one batch's characters.
+            jobs = split_wide_jobs(
+                jobs, self.config.internal_batch_max_chars, _line_chars, batch_size=batch_size
+            )
             # Partitions run at once over the same parents (key ranges are not parent ranges).
             # Starting each partition at a different point of the parent order keeps them on
             # different Accounts at any moment instead of queueing for the same locks.
@@ -1022,6 +1027,11 @@ def _trailing_key_group_size(rows: list[tuple[Any, ...]], key_index: int) -> int
 def _keys_strictly_increasing(records: Sequence[MappedRecord]) -> bool:
     """True when every key is greater than the one before it, so no two records share a key."""
     return all(a.key < b.key for a, b in itertools.pairwise(records))
+
+
+def _line_chars(record: MappedRecord | RetryRecord) -> int:
+    """Characters a record adds to a Bulk upload: its CSV line and the line break."""
+    return len(record.line) + 1
 
 
 def _text(value: Any) -> str:

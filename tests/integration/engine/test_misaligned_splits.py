@@ -32,6 +32,9 @@ BATCH = 400
 JOB = 4 * BATCH
 IN_FLIGHT = 2
 FALLBACK = safe_shape(JobShape(JOB, IN_FLIGHT), BATCH)
+#: The "sized" org's characters per batch: ~300 of these rows (~130 characters each as CSV), so
+#: it cuts 400-record bins and one-batch jobs too unless the loader keeps jobs under it.
+MAX_CHARS = 40_000
 #: Jobs that can still lose rows once the guard is watching: the suspects it needs, plus the
 #: multi-batch jobs of the round in flight when it decides (a round keeps the shape it began with).
 LOSING_JOBS_BOUND = SUSPECT_JOBS_TO_FALL_BACK + IN_FLIGHT
@@ -46,6 +49,7 @@ def _heavy_org(emulator_factory: Any, split: str) -> Any:
         lock_wait_seconds=0.01,
         batch_split=split,
         split_seed=1,
+        internal_batch_max_chars=MAX_CHARS,
     )
     return emulator_factory(
         EmulatorConfig(time_scale=0.0, bulk=bulk), rows=ROWS, accounts=100, skew=1.0
@@ -60,6 +64,7 @@ def _config(tmp_path: Any) -> Any:
         internal_batch_size=BATCH,
         page_size=2_000,
         adaptive_in_flight=False,
+        internal_batch_max_chars=MAX_CHARS,
     )
 
 
@@ -172,3 +177,19 @@ def test_the_evidence_adds_up_across_deferrals(emulator_factory: Any, tmp_path: 
     assert outcome.summary["dead_lettered"] == 0
     assert outcome.summary["job_shape"]["fallback"], "the guard tripped although no loader saw both"
     assert len(_jobs_that_lost_rows(emu)) <= LOSING_JOBS_BOUND
+
+
+def test_sized_splits_trigger_it_and_single_batch_jobs_fit_the_character_cap(
+    emulator_factory: Any, tmp_path: Any
+) -> None:
+    """An org that also cuts by size (the documented 10,000,000 characters, scaled down here):
+    bins of 400 records are cut at ~300, so multi-batch jobs collide; after the fall back the
+    loader keeps every job under the cap, so single-batch jobs really are one batch."""
+    emu = _heavy_org(emulator_factory, "sized")
+    summary = make_loader(_config(tmp_path)).run_blocking().summary
+    assert assert_exact(emu) == ROWS
+    assert (summary["succeeded"], summary["dead_lettered"]) == (ROWS, 0)
+    assert summary["job_shape"]["fallback"]
+    small = [j for j in _jobs(emu) if int(j["numberRecordsProcessed"]) <= BATCH]
+    assert len(small) > 5
+    assert sum(int(j["numberRecordsFailed"]) for j in small) == 0
