@@ -23,7 +23,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from simple_salesforce.exceptions import SalesforceResourceNotFound
@@ -33,6 +33,7 @@ from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter
 from include.dc2sf.engine.errors import PermanentLoadError, SourceUnfit
 from include.dc2sf.engine.limits import DailyAllowanceExceeded, check_daily_allowance, plan_for
 from include.dc2sf.engine.outcomes import Continue, Done, Outcome, Wait
+from include.dc2sf.engine.shape_guard import ShapeGuard
 from include.dc2sf.engine.target_fit import checked_config
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import (
@@ -43,13 +44,7 @@ from include.dc2sf.hooks.salesforce import (
 from include.dc2sf.logic.adaptive import AdaptiveInFlightLimit
 from include.dc2sf.logic.backoff import BackoffPolicy
 from include.dc2sf.logic.classification import RecordVerdict, classify_record_error
-from include.dc2sf.logic.job_shape import (
-    JobLockEvidence,
-    JobShape,
-    SplitGuard,
-    batches_spanned,
-    safe_shape,
-)
+from include.dc2sf.logic.job_shape import batches_spanned
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.keyset_sql import build_count_query, build_page_query
 from include.dc2sf.logic.mapping import MappedRecord, SourcePage, csv_line, render_bulk_lines
@@ -155,14 +150,9 @@ class PartitionLoader:
             AdaptiveInFlightLimit(config.max_in_flight) if config.adaptive_in_flight else None
         )
         self.cp = self._load_checkpoint()
-        self.split_guard: SplitGuard | None = None
+        self.shape = ShapeGuard(config, self.cp)
         if self.cp.get("job_shape"):
-            self._apply_shape(self.cp["job_shape"])
-        elif config.group_by_parent and config.records_per_job > config.internal_batch_size:
-            # Suspects live in the checkpoint: a deferred load is a new loader at every resume.
-            self.split_guard = SplitGuard(
-                suspects=[JobLockEvidence(**e) for e in self.cp.get("split_suspects", [])]
-            )
+            self._apply_shape()
         self._round = _Round()
         self._page_columns: tuple[str, ...] = ()
         self._polled: set[str] = set()
@@ -589,7 +579,7 @@ class PartitionLoader:
                     break  # every pending job shares a parent with a running one
                 job = pending.pop(index)
                 job_id = self._submit(job.records)
-                self._note_shared_parents(job_id, job, running, submitted)
+                self.shape.note_submitted(job_id, job, running, submitted)
                 # Its records are in Salesforce now (retries come from failedResults): keep only
                 # what scheduling needs, so memory holds just the jobs not yet sent.
                 job = Job(job.number, (), job.parents, job.split_parts)
@@ -668,7 +658,9 @@ class PartitionLoader:
         self._round.settled[job_id] = counts
         self._round.retry_input[job_id] = retry
         self._round.dead[job_id] = dead
-        self._check_split(job_id, counts)
+        if self.shape.settled(self.config, job_id, counts):
+            self._apply_shape()
+            self._save()
         if self.adaptive is not None and counts["processed"]:
             change = self.adaptive.record_job(counts["processed"], counts["lock_failures"])
             if change is not None:
@@ -677,71 +669,9 @@ class PartitionLoader:
                 )
         self._publish("running")
 
-    def _note_shared_parents(
-        self,
-        job_id: str,
-        job: Job[MappedRecord | RetryRecord],
-        running: Sequence[Job[MappedRecord | RetryRecord]],
-        submitted: dict[str, str],
-    ) -> None:
-        """Remember, for the split check, which jobs ran beside a job of this load on a parent.
-
-        ``choose_next_job`` never admits such a pair, so the list stays empty in practice; it is
-        recorded (in the checkpoint, for the chunk) rather than assumed, so the check's premise
-        is a fact of this load whichever loader instance settles the job.
-        """
-        shared = [submitted[str(other.number)] for other in running if job.conflicts_with(other)]
-        if shared:
-            self.cp["chunk"].setdefault("shared_parent_jobs", []).extend([job_id, *shared])
-
-    def _check_split(self, job_id: str, counts: dict[str, int]) -> None:
-        """Feed a settled job to the split guard; fall back to single-batch jobs when it trips."""
-        if self.split_guard is None:
-            return
-        records = counts["processed"] + counts["unprocessed"]
-        evidence = JobLockEvidence(
-            job_id=job_id,
-            records=records,
-            row_lock_failures=counts["row_locks"],
-            batches=batches_spanned(records, self.config.internal_batch_size),
-            shared_parent=job_id in (self.cp["chunk"] or {}).get("shared_parent_jobs", ()),
-        )
-        reason = self.split_guard.observe(evidence)
-        if reason is None:
-            if evidence.suspect:
-                self.cp["split_suspects"] = [asdict(e) for e in self.split_guard.suspects]
-            return
-        shape = safe_shape(
-            JobShape(self.config.records_per_job, self.config.max_in_flight),
-            self.config.internal_batch_size,
-        )
-        chunk = self.cp["chunk"]
-        self.cp["job_shape"] = {
-            "records_per_job": shape.records_per_job,
-            "max_in_flight": shape.max_in_flight,
-            "reason": reason,
-            "since_chunk": chunk["index"] if chunk else self.cp["chunks_done"],
-        }
-        log.warning(
-            "Partition %s falls back to jobs of at most %d records, %d in flight, from the next "
-            "round on (the checkpoint keeps this shape for later tries): %s",
-            self.config.partition,
-            shape.records_per_job,
-            shape.max_in_flight,
-            reason,
-        )
-        self._apply_shape(self.cp["job_shape"])
-        self._save()
-
-    def _apply_shape(self, job_shape: dict[str, Any]) -> None:
+    def _apply_shape(self) -> None:
         """Load with the fallen-back job shape: every round started from now on uses it."""
-        self.config = replace(
-            self.config,
-            records_per_job=int(job_shape["records_per_job"]),
-            max_in_flight=int(job_shape["max_in_flight"]),
-        )
-        self.split_guard = None
-        self.cp.pop("split_suspects", None)
+        self.config = self.shape.shaped(self.config)
         if self.adaptive is not None:
             self.adaptive = AdaptiveInFlightLimit(self.config.max_in_flight)
 
@@ -958,18 +888,9 @@ class PartitionLoader:
         payload["dead_letter_files"] = list(self.cp["dead_letter_files"])
         payload["dead_letter_folder"] = str(self.dead_letters.folder)
         payload["deferrals"] = int(self.cp.get("deferrals", 0))
-        payload["job_shape"] = self._job_shape_view()
+        payload["job_shape"] = self.shape.view(self.config)
         self.publish(payload)
         return payload
-
-    def _job_shape_view(self) -> dict[str, Any]:
-        """The job shape in use, and why, for the progress XCom (``fallback`` names the reason)."""
-        fallen = self.cp.get("job_shape")
-        return {
-            "records_per_job": self.config.records_per_job,
-            "max_in_flight": self.config.max_in_flight,
-            "fallback": fallen["reason"] if fallen else None,
-        }
 
 
 def resume_summary(partition: int, checkpoint: dict[str, Any]) -> str:

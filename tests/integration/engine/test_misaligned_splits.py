@@ -110,7 +110,7 @@ def test_without_the_fallback_the_same_org_keeps_failing_rows(
     for the whole load, well past the bound the guard keeps."""
     emu = _heavy_org(emulator_factory, "offset")
     loader = make_loader(_config(tmp_path))
-    loader.split_guard = None
+    loader.shape.guard = None
     summary = loader.run_blocking().summary
     assert assert_exact(emu) == ROWS
     assert summary["job_shape"]["fallback"] is None
@@ -145,7 +145,7 @@ def test_a_resumed_try_keeps_the_fallen_back_shape(emulator_factory: Any, tmp_pa
         BATCH,
         FALLBACK.max_in_flight,
     )
-    assert second.split_guard is None
+    assert second.shape.guard is None
     done = second.run_blocking()
     assert assert_exact(emu) == ROWS
     assert done.summary["succeeded"] == ROWS and done.summary["dead_lettered"] == 0
