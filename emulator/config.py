@@ -19,6 +19,8 @@ class SeedConfig:
     skew: float = 0.0
     seed: int = 42
     hostile: bool = False
+    # Share of the rows given to one Account on top of the skew (a "giant parent"; 0: none).
+    giant_share: float = 0.0
 
 
 @dataclass

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from emulator.app import create_app
 from emulator.config import EmulatorConfig
-from emulator.datacloud.seed import seed_opportunity_source
+from emulator.datacloud.seed import seed_from
 from emulator.state import EmulatorState
 from emulator.tls import TlsFiles, make_tls
 
@@ -25,10 +25,7 @@ def build(config: EmulatorConfig) -> tuple[EmulatorState, FastAPI]:
     state = EmulatorState(config)
     app = create_app(state)
     if config.seed.rows > 0:
-        s = config.seed
-        result = seed_opportunity_source(
-            state, s.rows, s.accounts, skew=s.skew, seed=s.seed, hostile=s.hostile
-        )
+        result = seed_from(state, config.seed)
         log.info(
             "seeded %d rows over %d accounts in %.1fs", result.rows, result.accounts, result.seconds
         )

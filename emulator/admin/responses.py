@@ -6,15 +6,17 @@ No authentication: the emulator is a local development tool. Paths live under
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from emulator.auth.dependencies import StateDep
-from emulator.datacloud.seed import seed_opportunity_source
+from emulator.config import SeedConfig
+from emulator.datacloud.seed import seed_from
 from emulator.exceptions import BadRequest, NotFound
 from emulator.faults import FaultProfile
 
@@ -27,6 +29,23 @@ class SeedRequest(BaseModel):
     skew: float = Field(default=0.0, ge=0)
     seed: int = 42
     hostile: bool = False
+    giant_share: float = Field(default=0.0, ge=0, lt=1)
+
+
+class BulkSettings(BaseModel):
+    """The org model's Bulk processing knobs a benchmark or test may change on a running emulator
+    (``BulkProcessingConfig``; omitted fields keep their value)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int | None = Field(default=None, ge=1)
+    records_per_second_per_worker: float | None = Field(default=None, ge=0)
+    lock_wait_seconds: float | None = Field(default=None, ge=0)
+    transaction_size: int | None = Field(default=None, ge=1)
+    internal_batch_size: int | None = Field(default=None, ge=1)
+    batch_split: str | None = None
+    split_seed: int | None = None
+    internal_batch_max_chars: int | None = Field(default=None, ge=1)
 
 
 class AdvanceRequest(BaseModel):
@@ -102,17 +121,27 @@ def config(state: StateDep) -> dict[str, Any]:
     return state.config.to_dict()
 
 
+@router.get("/bulk")
+def get_bulk(state: StateDep) -> dict[str, Any]:
+    return asdict(state.config.bulk)
+
+
+@router.patch("/bulk")
+def set_bulk(body: BulkSettings, state: StateDep) -> dict[str, Any]:
+    """Change the Bulk processing model of the running org (jobs already split keep their cuts)."""
+    engine = getattr(state.services.get("bulk2"), "engine", None)
+    if engine is None:
+        raise NotFound("The Bulk API 2.0 service is not loaded.")
+    try:
+        config = engine.reconfigure(**body.model_dump(exclude_none=True))
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(str(exc)) from exc
+    return asdict(config)
+
+
 @router.post("/seed")
 async def seed(body: SeedRequest, state: StateDep) -> dict[str, Any]:
-    result = await run_in_threadpool(
-        seed_opportunity_source,
-        state,
-        body.rows,
-        body.accounts,
-        skew=body.skew,
-        seed=body.seed,
-        hostile=body.hostile,
-    )
+    result = await run_in_threadpool(seed_from, state, SeedConfig(**body.model_dump()))
     return {"rows": result.rows, "accounts": result.accounts, "seconds": round(result.seconds, 3)}
 
 

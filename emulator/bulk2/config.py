@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emulator.bulk2.splitting import ALIGNED, DOCUMENTED_MAX_BATCH_CHARS, check_split
+
 
 @dataclass
 class BulkProcessingConfig:
@@ -32,6 +34,14 @@ class BulkProcessingConfig:
     transaction_size: int = 200
     # Records per internal batch (reference §3.7: 10,000).
     internal_batch_size: int = 10_000
+    # Where a job is cut into internal batches: "aligned" (every internal_batch_size records in
+    # file order), "offset" (the same, counted from a random offset per job) or "sized" (also
+    # before internal_batch_max_chars characters). See ``emulator/bulk2/splitting.py``.
+    batch_split: str = ALIGNED
+    # Seed of the "offset" mode's per-job offsets (same seed and job ids, same cuts).
+    split_seed: int = 0
+    # The "sized" mode's character cap per batch (Bulk API limits: 10,000,000 characters).
+    internal_batch_max_chars: int = DOCUMENTED_MAX_BATCH_CHARS
     # A batch running longer than this is failed and queued again (reference §3.7: 5 minutes).
     batch_timeout_seconds: float = 300.0
     # Retries after which the job fails (reference §0.9: 10 or 20; the limits table says 10).
@@ -40,3 +50,8 @@ class BulkProcessingConfig:
     max_upload_bytes: int = 100 * 1024 * 1024
     # Jobs listed per page of GET /jobs/ingest (reference §3.1: at most 1000).
     list_page_size: int = 1000
+
+    def __post_init__(self) -> None:
+        check_split(self.batch_split)
+        if self.internal_batch_size < 1 or self.internal_batch_max_chars < 1:
+            raise ValueError("internal_batch_size and internal_batch_max_chars must be >= 1")

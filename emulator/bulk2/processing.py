@@ -28,10 +28,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from emulator.bulk2 import jobs as J
+from emulator.bulk2.splitting import batch_bounds
 from emulator.org import errors as record_errors
 from emulator.org.dml import Applied, DmlExecutor, Prepared
 
@@ -153,12 +154,16 @@ class ProcessingEngine:
 
     def submit(self, job: IngestJob, executor: DmlExecutor) -> None:
         """Queue a closed job: split into internal batches, FIFO behind every other job's."""
-        size = self.config.internal_batch_size
-        total = len(job.rows)
-        batches = [
-            _Batch(job, executor, start, min(start + size, total), start)
-            for start in range(0, total, size)
-        ]
+        cfg = self.config
+        bounds = batch_bounds(
+            job.rows,
+            mode=cfg.batch_split,
+            size=cfg.internal_batch_size,
+            job_id=job.id,
+            seed=cfg.split_seed,
+            max_chars=cfg.internal_batch_max_chars,
+        )
+        batches = [_Batch(job, executor, start, end, start) for start, end in bounds]
         with self._cv:
             job.batches_total = len(batches)
             self._push(self._current(), self._arrive, job, batches)
@@ -197,6 +202,24 @@ class ProcessingEngine:
             self._closed = True
             self._cv.notify_all()
         self._thread.join(timeout=5)
+
+    def reconfigure(self, **changes: Any) -> BulkProcessingConfig:
+        """Change processing knobs of a running org (admin API), validated as a whole first.
+
+        The config object is updated in place, so every holder of it (the emulator's config, the
+        admin ``/config`` view) sees the change. A new worker count takes effect at once: free
+        slots move by the difference, and running batches finish on the slots they hold.
+        """
+        with self._cv:
+            merged = replace(
+                self.config, **changes
+            )  # validates (BulkProcessingConfig.__post_init__)
+            self._free += merged.workers - self.config.workers
+            for name in changes:
+                setattr(self.config, name, getattr(merged, name))
+            # New free slots are filled on the processing thread, where all DML runs.
+            self._push(self._current(), self._dispatch)
+            return self.config
 
     def reset(self) -> None:
         """Forget all queued work and locks (admin reset); running jobs are dropped."""

@@ -3,7 +3,9 @@
 Rows reference Accounts that also exist in the org (``emulator.org.seed.create_accounts``), so a
 load of these rows upserts Opportunities under real parents. Parents are drawn with a Zipf-like
 skew (``skew=0``: uniform; ``skew=1``: classic Zipf) and are *not* sorted by key, which is what
-makes naive unsorted Bulk jobs contend for parent locks. Keys are ``externalOpp`` + a 7-digit
+makes naive unsorted Bulk jobs contend for parent locks. Zipf 1.5 over 20,000 Accounts gives the
+largest Account ~38 % of the rows (~770,000 children at 2M rows); ``giant_share`` adds one
+Account with a chosen share instead (see ``generate_rows``). Keys are ``externalOpp`` + a 7-digit
 zero-padded serial, so lexical order equals numeric order for keyset paging.
 
 2M rows take a few seconds: the rows are generated as tuples and written with one
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from emulator.datacloud.schema import OPPORTUNITY_SOURCE
 
 if TYPE_CHECKING:
+    from emulator.config import SeedConfig
     from emulator.state import EmulatorState
 
 KEY_PREFIX = "externalOpp"
@@ -94,10 +97,21 @@ def generate_rows(
     seed: int = 42,
     hostile: bool = False,
     start: int = 1,
+    giant_share: float = 0.0,
 ) -> Iterator[tuple[Any, ...]]:
-    """Row tuples in ``OPPORTUNITY_SOURCE`` column order."""
+    """Row tuples in ``OPPORTUNITY_SOURCE`` column order.
+
+    ``giant_share`` gives one Account (chosen by the seed) that share of the rows on top of the
+    ``skew`` draw: a "giant parent" of a known size, e.g. 0.03 is 60,000 children at 2M rows,
+    whatever the other Accounts look like. Its draws use their own random stream, so
+    ``giant_share=0`` gives exactly the rows of a seed without it.
+    """
+    if not 0.0 <= giant_share < 1.0:
+        raise ValueError(f"giant_share must be from 0 to below 1, got {giant_share}")
     rng = random.Random(seed)
     picker = account_picker(len(account_ids), skew, rng)
+    giant_rng = random.Random(f"giant:{seed}")
+    giant = account_ids[int(giant_rng.random() * len(account_ids))]
     n_dates = len(_DATES)
     n_stages = len(STAGES)
     n_hostile = len(HOSTILE_TEXT)
@@ -119,7 +133,9 @@ def generate_rows(
             stage,
             amount,
             _DATES[int(rand() * n_dates)],
-            account_ids[next(picker)],
+            giant
+            if giant_share and giant_rng.random() < giant_share
+            else account_ids[next(picker)],
             probability,
             description,
             1 if rand() < 0.1 else 0,
@@ -142,6 +158,7 @@ def seed_opportunity_source(
     seed: int = 42,
     hostile: bool = False,
     replace: bool = True,
+    giant_share: float = 0.0,
 ) -> SeedResult:
     """Create ``accounts`` Accounts in the org and ``rows`` DMO rows over them.
 
@@ -159,10 +176,30 @@ def seed_opportunity_source(
             conn.execute(f'DELETE FROM "{OPPORTUNITY_SOURCE.name}"')
         conn.executemany(
             f'INSERT OR REPLACE INTO "{OPPORTUNITY_SOURCE.name}" ({quoted}) VALUES ({placeholders})',
-            generate_rows(rows, account_ids, skew=skew, seed=seed, hostile=hostile),
+            generate_rows(
+                rows,
+                account_ids,
+                skew=skew,
+                seed=seed,
+                hostile=hostile,
+                giant_share=giant_share,
+            ),
         )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return SeedResult(rows, len(account_ids), time.perf_counter() - started)
+
+
+def seed_from(state: EmulatorState, config: SeedConfig) -> SeedResult:
+    """:func:`seed_opportunity_source` with a whole ``SeedConfig`` (CLI start, admin API)."""
+    return seed_opportunity_source(
+        state,
+        config.rows,
+        config.accounts,
+        skew=config.skew,
+        seed=config.seed,
+        hostile=config.hostile,
+        giant_share=config.giant_share,
+    )

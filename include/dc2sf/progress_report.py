@@ -443,6 +443,9 @@ def _partition_entry(
         else None,
         "dead_letter_folder": raw.get("dead_letter_folder") if raw else None,
         "dead_letter_files": list(raw.get("dead_letter_files") or []) if raw else [],
+        # Records per job, jobs in flight and, when the load fell back to single-batch jobs
+        # because the org cuts jobs elsewhere than packing assumes, the reason (else null).
+        "job_shape": raw.get("job_shape") if raw else None,
         "error": error,
     }
     entry["display"] = {
@@ -584,6 +587,12 @@ def render_text(report: Mapping[str, Any], *, server_url: str | None = None) -> 
             lines.append(f"  {'':<{width}}  log: {server_url.rstrip('/')}/{p['log_url']}")
         if p.get("dead_letter_folder") and p.get("dead_lettered"):
             lines.append(f"  {'':<{width}}  dead letters: {p['dead_letter_folder']}")
+        shape = p.get("job_shape") or {}
+        if shape.get("fallback"):
+            lines.append(
+                f"  {'':<{width}}  jobs of {shape['records_per_job']:,} records, "
+                f"{shape['max_in_flight']} in flight, since: {shape['fallback']}"
+            )
         if p.get("error"):
             lines.append(f"  {'':<{width}}  ! {p['error']}")
     if not parts:

@@ -95,6 +95,12 @@
     }
     if (p.reported === false) box.appendChild(note("this try has not reported progress yet"));
     if (p.error) box.appendChild(note(p.error));
+    if (p.job_shape && p.job_shape.fallback) {
+      var shape = note("Single-batch jobs (" + p.job_shape.records_per_job.toLocaleString() + " records, " +
+        p.job_shape.max_in_flight + " in flight): " + p.job_shape.fallback);
+      shape.className += " job-shape";
+      box.appendChild(shape);
+    }
     return box;
   }
 

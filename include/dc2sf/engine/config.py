@@ -13,7 +13,7 @@ from include.dc2sf.logic.identifiers import (
 )
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.mapping import MappingSpec
-from include.dc2sf.logic.packing import INTERNAL_BATCH_SIZE, MAX_RECORDS_PER_JOB
+from include.dc2sf.logic.packing import INTERNAL_BATCH_SIZE, MAX_BATCH_CHARS, MAX_RECORDS_PER_JOB
 
 #: Data Cloud caps a Query V2 batch at 50,000 rows; a page never asks for more.
 MAX_PAGE_SIZE = 50_000
@@ -63,6 +63,9 @@ class LoadConfig:
     #: Records per Bulk internal batch: Salesforce's fixed 10,000. Only an emulator configured
     #: otherwise (tests at small sizes) has a reason to change it; jobs are packed to match.
     internal_batch_size: int = INTERNAL_BATCH_SIZE
+    #: Characters per Bulk batch: Salesforce's documented 10,000,000 (jobs of one batch are cut
+    #: below it); like ``internal_batch_size``, only an emulator set otherwise needs another.
+    internal_batch_max_chars: int = MAX_BATCH_CHARS
     #: Rows the planner expects in the range (progress and ETA before the load has counted any).
     expected_rows: int | None = None
 
@@ -78,8 +81,11 @@ class LoadConfig:
             raise ValueError(
                 f"records_per_job must be 1..{MAX_RECORDS_PER_JOB:,}, got {self.records_per_job}"
             )
-        if self.internal_batch_size < 1:
-            raise ValueError(f"internal_batch_size must be >= 1, got {self.internal_batch_size}")
+        if self.internal_batch_size < 1 or self.internal_batch_max_chars < 1:
+            raise ValueError(
+                "internal_batch_size and internal_batch_max_chars must be >= 1, got "
+                f"{self.internal_batch_size} and {self.internal_batch_max_chars}"
+            )
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
         if not 0.0 <= self.failure_threshold <= 1.0:

@@ -33,6 +33,7 @@ from include.dc2sf.engine.dead_letters import DeadLetter, DeadLetterWriter
 from include.dc2sf.engine.errors import PermanentLoadError, SourceUnfit
 from include.dc2sf.engine.limits import DailyAllowanceExceeded, check_daily_allowance, plan_for
 from include.dc2sf.engine.outcomes import Continue, Done, Outcome, Wait
+from include.dc2sf.engine.shape_guard import ShapeGuard
 from include.dc2sf.engine.target_fit import checked_config
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.salesforce import (
@@ -43,10 +44,11 @@ from include.dc2sf.hooks.salesforce import (
 from include.dc2sf.logic.adaptive import AdaptiveInFlightLimit
 from include.dc2sf.logic.backoff import BackoffPolicy
 from include.dc2sf.logic.classification import RecordVerdict, classify_record_error
+from include.dc2sf.logic.job_shape import batches_spanned
 from include.dc2sf.logic.key_range import KeyRange
 from include.dc2sf.logic.keyset_sql import build_count_query, build_page_query
 from include.dc2sf.logic.mapping import MappedRecord, SourcePage, csv_line, render_bulk_lines
-from include.dc2sf.logic.packing import Job, choose_next_job, pack_jobs
+from include.dc2sf.logic.packing import Job, choose_next_job, pack_jobs, split_wide_jobs
 from include.dc2sf.logic.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,9 @@ class PartitionLoader:
             AdaptiveInFlightLimit(config.max_in_flight) if config.adaptive_in_flight else None
         )
         self.cp = self._load_checkpoint()
+        self.shape = ShapeGuard(config, self.cp)
+        if self.cp.get("job_shape"):
+            self._apply_shape()
         self._round = _Round()
         self._page_columns: tuple[str, ...] = ()
         self._polled: set[str] = set()
@@ -440,6 +445,7 @@ class PartitionLoader:
             "totals": chunk_totals,
             "retry_rounds": 0,
             "files": [file] if file else [],
+            "records_per_job": self.config.records_per_job,
         }
         self._round = _Round(jobs=self._pack(records))
         self.cp["chunk"]["planned_jobs"] = len(self._round.jobs or [])
@@ -478,12 +484,22 @@ class PartitionLoader:
     def _pack(
         self, records: Sequence[MappedRecord | RetryRecord]
     ) -> list[Job[MappedRecord | RetryRecord]]:
-        """Jobs for a round. Grouped by parent (the default), or the seed's way: key order."""
+        """Jobs for a round. Grouped by parent (the default), or the seed's way: key order.
+
+        The job size is the one the round started with (kept in the checkpoint), so a round
+        rebuilt by a later try numbers its jobs as the try that submitted them did, even if the
+        load changed its job shape meanwhile.
+        """
         if not records:
             return []
-        size = self.config.records_per_job
+        size = int(self.cp["chunk"].get("records_per_job") or self.config.records_per_job)
         if self.config.group_by_parent:
-            jobs = pack_jobs(records, size, batch_size=self.config.internal_batch_size)
+            batch_size = self.config.internal_batch_size
+            jobs = pack_jobs(records, size, batch_size=batch_size)
+            # A job meant to be one batch must also fit one batch's characters.
+            jobs = split_wide_jobs(
+                jobs, self.config.internal_batch_max_chars, _line_chars, batch_size=batch_size
+            )
             # Partitions run at once over the same parents (key ranges are not parent ranges).
             # Starting each partition at a different point of the parent order keeps them on
             # different Accounts at any moment instead of queueing for the same locks.
@@ -517,7 +533,17 @@ class PartitionLoader:
         chunk = self.cp["chunk"]
         if chunk["kind"] == "sweep":
             return 1
-        return self.adaptive.limit if self.adaptive else self.config.max_in_flight
+        limit = self.adaptive.limit if self.adaptive else self.config.max_in_flight
+        # A round packed before a fall back to single-batch jobs keeps its bigger jobs: admit as
+        # many as fill the same internal batches, not as many as the new shape's small jobs.
+        batch_size = self.config.internal_batch_size
+        round_batches = batches_spanned(
+            int(chunk.get("records_per_job") or self.config.records_per_job), batch_size
+        )
+        shape_batches = batches_spanned(self.config.records_per_job, batch_size)
+        if round_batches > shape_batches:
+            limit = max(1, limit * shape_batches // round_batches)
+        return limit
 
     def _advance_round(self) -> Outcome:
         chunk = self.cp["chunk"]
@@ -553,6 +579,7 @@ class PartitionLoader:
                     break  # every pending job shares a parent with a running one
                 job = pending.pop(index)
                 job_id = self._submit(job.records)
+                self.shape.note_submitted(job_id, job, running, submitted)
                 # Its records are in Salesforce now (retries come from failedResults): keep only
                 # what scheduling needs, so memory holds just the jobs not yet sent.
                 job = Job(job.number, (), job.parents, job.split_parts)
@@ -631,6 +658,9 @@ class PartitionLoader:
         self._round.settled[job_id] = counts
         self._round.retry_input[job_id] = retry
         self._round.dead[job_id] = dead
+        if self.shape.settled(self.config, job_id, counts):
+            self._apply_shape()
+            self._save()
         if self.adaptive is not None and counts["processed"]:
             change = self.adaptive.record_job(counts["processed"], counts["lock_failures"])
             if change is not None:
@@ -638,6 +668,12 @@ class PartitionLoader:
                     "In-flight jobs %d → %d: %s", change.previous, change.current, change.reason
                 )
         self._publish("running")
+
+    def _apply_shape(self) -> None:
+        """Load with the fallen-back job shape: every round started from now on uses it."""
+        self.config = self.shape.shaped(self.config)
+        if self.adaptive is not None:
+            self.adaptive = AdaptiveInFlightLimit(self.config.max_in_flight)
 
     def _examine_job(
         self, job_id: str, info: dict[str, Any]
@@ -647,12 +683,15 @@ class PartitionLoader:
         processed = int(info.get("numberRecordsProcessed") or 0)
         retryable: list[RetryRecord] = []
         dead: list[DeadLetter] = []
+        row_locks = 0
         if failed_count:
             for row in self.sf.job_results(job_id, "failedResults/"):
                 error = row.get("sf__Error", "")
                 record = self._record_from_result(row, error)
-                if classify_record_error(error).verdict is RecordVerdict.RETRY:
+                verdict = classify_record_error(error)
+                if verdict.verdict is RecordVerdict.RETRY:
                     retryable.append(record)
+                    row_locks += verdict.is_lock_failure
                 else:
                     dead.append(DeadLetter(record.key, error, record.values))
         unprocessed: list[RetryRecord] = []
@@ -668,6 +707,7 @@ class PartitionLoader:
             "failed": failed_count,
             "unprocessed": len(unprocessed),
             "lock_failures": len(retryable),
+            "row_locks": row_locks,
         }
         return counts, retryable + unprocessed, dead
 
@@ -743,6 +783,7 @@ class PartitionLoader:
                 "jobs": {},
                 "planned_jobs": None,
                 "not_before": self.clock() + delay,
+                "records_per_job": self.config.records_per_job,
             }
         )
         self._round = _Round(jobs=self._pack(retry))
@@ -847,6 +888,7 @@ class PartitionLoader:
         payload["dead_letter_files"] = list(self.cp["dead_letter_files"])
         payload["dead_letter_folder"] = str(self.dead_letters.folder)
         payload["deferrals"] = int(self.cp.get("deferrals", 0))
+        payload["job_shape"] = self.shape.view(self.config)
         self.publish(payload)
         return payload
 
@@ -906,6 +948,11 @@ def _trailing_key_group_size(rows: list[tuple[Any, ...]], key_index: int) -> int
 def _keys_strictly_increasing(records: Sequence[MappedRecord]) -> bool:
     """True when every key is greater than the one before it, so no two records share a key."""
     return all(a.key < b.key for a, b in itertools.pairwise(records))
+
+
+def _line_chars(record: MappedRecord | RetryRecord) -> int:
+    """Characters a record adds to a Bulk upload: its CSV line and the line break."""
+    return len(record.line) + 1
 
 
 def _text(value: Any) -> str:

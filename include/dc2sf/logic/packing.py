@@ -29,7 +29,7 @@ and never run two jobs on the same parent at once. So:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
@@ -45,6 +45,10 @@ MAX_RECORDS_PER_JOB = 15 * INTERNAL_BATCH_SIZE
 
 DEFAULT_RECORDS_PER_JOB = 10_000
 """One Bulk internal batch: a job of this size is processed by one thread, in order."""
+
+MAX_BATCH_CHARS = 10_000_000
+"""Characters of data per Bulk batch (Bulk API Developer Guide, "Limits": "A batch can contain a
+maximum of 10,000,000 characters"): a job of wide records is cut before 10,000 records."""
 
 
 class Packable(Protocol):
@@ -240,6 +244,49 @@ def pack_jobs(
         size += bin_.size
     close()
     return jobs
+
+
+def split_wide_jobs(
+    jobs: Sequence[Job[RecordT]],
+    max_chars: int,
+    chars: Callable[[RecordT], int],
+    *,
+    batch_size: int = INTERNAL_BATCH_SIZE,
+) -> list[Job[RecordT]]:
+    """Jobs meant to be one batch (at most ``batch_size`` records) cut to ``max_chars`` characters.
+
+    Salesforce also cuts a batch by size, so a 10,000-record job of records wider than 1,000
+    characters would become two batches that share the Account at the cut. Such a job is cut in
+    file order (its records stay sorted by parent), each piece as full as the cap allows; pieces
+    share at most the Account at a cut, so :func:`choose_next_job` runs them one after the
+    other. Jobs of several batches are left as they are (they are several batches anyway). Jobs
+    are renumbered from 0 in order; the usual case (nothing to cut) returns them as they are.
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be >= 1, got {max_chars}")
+    pieces: list[list[RecordT]] = []
+    cut_any = False
+    for job in jobs:
+        if job.size > batch_size:
+            pieces.append(list(job.records))
+            continue
+        current: list[RecordT] = []
+        size = 0
+        for record in job.records:
+            width = chars(record)
+            if current and size + width > max_chars:
+                pieces.append(current)
+                current, size = [], 0
+                cut_any = True
+            current.append(record)
+            size += width
+        pieces.append(current)
+    if not cut_any:
+        return list(jobs)
+    return [
+        Job(number, tuple(piece), frozenset(r.parent for r in piece if r.parent is not None))
+        for number, piece in enumerate(pieces)
+    ]
 
 
 # --- scheduling -------------------------------------------------------------------------------

@@ -150,6 +150,8 @@ def bearer(token: str) -> dict[str, str]:
 ACTIVE_RUN = "manual__progress_active"
 FINISHED_RUN = "manual__progress_finished"
 RETRY_RUN = "manual__progress_retry"
+#: Partition 2 of the active run fell back to single-batch jobs (the loader's split guard).
+JOB_SHAPE_FALLBACK = "2 row-lock failure(s) in 2 multi-batch job(s) that shared no Account"
 
 
 @dataclass
@@ -250,6 +252,7 @@ def scenario(airflow_home: Path) -> Scenario:
         jobs_total=2,
         jobs_in_flight=1,
         watermark="k02150",
+        job_shape={"records_per_job": 10_000, "max_in_flight": 8, "fallback": JOB_SHAPE_FALLBACK},
     )
     for i in range(3):
         s.set_ti(ACTIVE_RUN, s.WAIT, i, "success")

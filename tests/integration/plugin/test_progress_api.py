@@ -12,7 +12,15 @@ import re
 from typing import Any
 
 import pytest
-from conftest import ACTIVE_RUN, FINISHED_RUN, PASSWORDS, RETRY_RUN, Scenario, bearer
+from conftest import (
+    ACTIVE_RUN,
+    FINISHED_RUN,
+    JOB_SHAPE_FALLBACK,
+    PASSWORDS,
+    RETRY_RUN,
+    Scenario,
+    bearer,
+)
 from fastapi.testclient import TestClient
 from fixture_dags.progress_fixture import LOAD_RETRY_SECONDS
 from progress_seeding import FIXTURE_DAG_ID
@@ -191,6 +199,19 @@ def test_rates_eta_and_projection(active: dict[str, Any], scenario: Scenario) ->
     assert finish == max(
         _utc(p["projected_finish"]) for p in parts.values() if p["projected_finish"]
     )
+
+
+def test_a_fallen_back_job_shape_is_shown_with_its_reason(active: dict[str, Any]) -> None:
+    parts = {p["map_index"]: p for p in active["partitions"]}
+    assert parts[2]["job_shape"] == {
+        "records_per_job": 10_000,
+        "max_in_flight": 8,
+        "fallback": JOB_SHAPE_FALLBACK,
+    }
+    assert parts[0]["job_shape"] is None  # an older progress XCom without the field
+    text = render_text(active)
+    assert f"jobs of 10,000 records, 8 in flight, since: {JOB_SHAPE_FALLBACK}" in text
+    assert text.count("in flight, since:") == 1
 
 
 def test_links_are_relative(active: dict[str, Any]) -> None:

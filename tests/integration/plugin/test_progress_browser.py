@@ -18,7 +18,7 @@ from typing import Any
 import progress_browser as pb
 import progress_seeding as s
 import pytest
-from conftest import ACTIVE_RUN, PASSWORDS, REPO, RETRY_RUN, Scenario
+from conftest import ACTIVE_RUN, JOB_SHAPE_FALLBACK, PASSWORDS, REPO, RETRY_RUN, Scenario
 from fixture_dags.progress_fixture import LOAD_RETRY_SECONDS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -70,6 +70,11 @@ def test_page_in_chromium(driver: Any, live_server: str, scenario: Scenario) -> 
     # A normal window: every column fits, no sideways scrolling.
     assert driver.get_window_size()["width"] == 1400
     assert pb.table_overflow(driver) <= 0
+    # A partition that fell back to single-batch jobs says so, with the reason.
+    assert (
+        f"Single-batch jobs (10,000 records, 8 in flight): {JOB_SHAPE_FALLBACK}" in rows[2]["State"]
+    )
+    assert "Single-batch jobs" not in rows[1]["State"]
     totals = pb.read_totals(driver)
     assert totals["succeeded"] == f"{sum(p['succeeded'] for p in scenario.progress.values()):,}"
     first = pb.generated_at(driver)

@@ -6,6 +6,8 @@ import collections
 import itertools
 import random
 
+import pytest
+
 from emulator.config import EmulatorConfig
 from emulator.datacloud.seed import account_picker, external_id, generate_rows
 from emulator.ids import is_valid_id
@@ -101,3 +103,40 @@ def test_counts_logins_token_exchanges_and_datacloud_queries_until_reset() -> No
         assert events == {"login": 2, "token_exchange": 1, "datacloud_query": 3}
         client.post("/__emulator__/reset")
         assert client.get("/__emulator__/counts").json()["events"] == {}
+
+
+def test_zipf_1_5_at_2m_rows_has_a_parent_of_more_than_50000_children() -> None:
+    """The benchmark's giant-parent profile: Zipf 1.5 over 20,000 Accounts, 2,000,000 rows."""
+    draws = account_picker(20_000, 1.5, random.Random(42))
+    largest = collections.Counter(itertools.islice(draws, 2_000_000)).most_common(1)[0][1]
+    assert largest > 50_000
+    # ~1 / H(20,000; 1.5) = 38.5 % of the rows: the bound is set by that one Account.
+    assert 0.35 < largest / 2_000_000 < 0.42
+
+
+def test_giant_share_gives_one_account_that_share_and_leaves_other_seeds_unchanged() -> None:
+    ids = [f"001x{i}" for i in range(1_000)]
+    plain = list(generate_rows(20_000, ids, seed=3))
+    assert plain == list(generate_rows(20_000, ids, seed=3, giant_share=0.0))
+    giant = list(generate_rows(20_000, ids, seed=3, giant_share=0.15))
+    parents = collections.Counter(row[5] for row in giant)
+    (_, top), (_, second) = parents.most_common(2)
+    assert 0.14 < top / 20_000 < 0.16 and second < 60
+    assert [row[0] for row in giant] == [row[0] for row in plain]
+    with pytest.raises(ValueError, match="giant_share"):
+        list(generate_rows(1, ids, giant_share=1.0))
+
+
+def test_seed_via_admin_takes_a_giant_share() -> None:
+    with in_process() as (state, client):
+        r = client.post(
+            "/__emulator__/seed", json={"rows": 2_000, "accounts": 50, "giant_share": 0.5}
+        )
+        assert r.status_code == 200, r.text
+        top = state.connect().execute(
+            f'SELECT COUNT(*) FROM {T} GROUP BY "AccountId__c" ORDER BY 1 DESC LIMIT 1'
+        )
+        assert top.fetchone()[0] > 900
+        assert (
+            client.post("/__emulator__/seed", json={"rows": 1, "giant_share": 1}).status_code == 400
+        )

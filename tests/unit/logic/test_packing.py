@@ -16,6 +16,7 @@ from include.dc2sf.logic.packing import (
     choose_next_job,
     pack_jobs,
     pack_records,
+    split_wide_jobs,
 )
 
 
@@ -199,3 +200,56 @@ def test_scheduler_never_runs_two_jobs_on_one_parent_and_runs_everything(
     for parent in {p for p in parents if p is not None}:
         order = [n for n in started if parent in by_number[n].parents]
         assert order == sorted(order), "jobs sharing a parent start in job order"
+
+
+# --- jobs of wide records ------------------------------------------------------------------------
+
+
+def _width(record: Rec) -> int:
+    """Test records: the parent's letter count times 10 characters, so widths are explicit."""
+    return 10 * len(record.parent or "x")
+
+
+def test_split_wide_jobs_leaves_jobs_within_the_cap_untouched() -> None:
+    jobs = pack_records(make_records(["A", "B", "A", "C"]), records_per_job=10)
+    assert split_wide_jobs(jobs, 40, _width) == jobs
+
+
+def test_split_wide_jobs_cuts_in_file_order_and_renumbers() -> None:
+    records = make_records(["A", "A", "A", "B", "B", "C", "C", "C"])
+    jobs = [*pack_records(records[:5], records_per_job=5), *pack_records(records[5:], 5)]
+    pieces = split_wide_jobs(jobs, 30, _width)
+    assert [[r.parent for r in job.records] for job in pieces] == [
+        ["A", "A", "A"],
+        ["B", "B"],
+        ["C", "C", "C"],
+    ]
+    assert [job.number for job in pieces] == [0, 1, 2]
+    assert all(sum(_width(r) for r in job.records) <= 30 for job in pieces)
+    assert [job.parents for job in pieces] == [{"A"}, {"B"}, {"C"}]
+
+
+def test_pieces_sharing_a_parent_never_run_together() -> None:
+    """A parent wider than the cap spans pieces: the scheduler keeps them apart."""
+    jobs = pack_records(make_records(["A"] * 5 + ["B"]), records_per_job=10)
+    pieces = split_wide_jobs(jobs, 30, _width)
+    assert [len(job.records) for job in pieces] == [3, 3]
+    assert pieces[0].conflicts_with(pieces[1])
+    assert choose_next_job(pieces[1:], [pieces[0]]) is None
+    assert sorted(r.key for job in pieces for r in job.records) == sorted(
+        r.key for job in jobs for r in job.records
+    )
+
+
+def test_a_record_wider_than_the_cap_is_a_job_of_its_own() -> None:
+    jobs = pack_records(make_records(["LONGPARENT", "A", "A"]), records_per_job=10)
+    pieces = split_wide_jobs(jobs, 50, _width)
+    assert sorted(len(job.records) for job in pieces) == [1, 2]
+    with pytest.raises(ValueError):
+        split_wide_jobs(jobs, 0, _width)
+
+
+def test_jobs_of_several_batches_are_left_whole() -> None:
+    jobs = pack_records(make_records(["A", "A", "B", "B"]), records_per_job=4)
+    assert split_wide_jobs(jobs, 10, _width, batch_size=3) == jobs
+    assert len(split_wide_jobs(jobs, 10, _width, batch_size=4)) == 4
