@@ -168,3 +168,25 @@ def _check_task_logs_for_lost_reports(stack: AirflowStack) -> None:
             stacklevel=1,
         )
     assert not sensor_hits, f"the wait sensor lost its terminal state report: {sensor_hits}"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> None:
+    """Debian's headless Chromium, installed on first use; the browser tests skip without it."""
+    from tests.integration.plugin import progress_browser as pb
+
+    reason = pb.ensure_chromium()
+    if reason:
+        pytest.skip(f"headless Chromium unavailable: {reason}")
+
+
+@pytest.fixture
+def driver(chromium: None) -> Iterator[Any]:
+    """A fresh 1400 × 1000 headless Chromium per test (quit afterwards)."""
+    from tests.integration.plugin import progress_browser as pb
+
+    web = pb.make_driver(1400, 1000)
+    try:
+        yield web
+    finally:
+        web.quit()

@@ -25,7 +25,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,22 +52,6 @@ CONF: dict[str, Any] = {
     "page_size": 1_000,
 }
 RUN_TIMEOUT = 480.0
-
-
-@pytest.fixture(scope="module")
-def chromium() -> None:
-    reason = pb.ensure_chromium()
-    if reason:
-        pytest.skip(f"headless Chromium unavailable: {reason}")
-
-
-@pytest.fixture
-def driver(chromium: None) -> Iterator[Any]:
-    web = pb.make_driver()
-    try:
-        yield web
-    finally:
-        web.quit()
 
 
 def _count(text: str) -> int:

@@ -16,7 +16,6 @@ Screenshots of the form go to test-artifacts/ (trigger-form-*.png).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,22 +46,6 @@ EXPECTED_CHANGES: dict[str, Any] = {
     "records_per_job": 500,
     "deferrable": "no",
 }
-
-
-@pytest.fixture(scope="module")
-def chromium() -> None:
-    reason = pb.ensure_chromium()
-    if reason:
-        pytest.skip(f"headless Chromium unavailable: {reason}")
-
-
-@pytest.fixture
-def driver(chromium: None) -> Iterator[Any]:
-    web = pb.make_driver(1400, 1000)
-    try:
-        yield web
-    finally:
-        web.quit()
 
 
 # --- the form, as a user drives it --------------------------------------------------------------
