@@ -179,43 +179,44 @@ def seed(home: Path) -> DeadLetterScenario:
     )
 
     # The memory:// run: one partition, one file, read through the registered filesystem.
-    s.create_run(
-        MEMORY_RUN, dag_id=DAG_ID, start=now, plan=plan[:1], conf={"dead_letter_root": MEMORY_ROOT}
+    sc.memory_files = _seed_one_file_run(
+        MEMORY_RUN, MEMORY_ROOT, [hostile[0], *paged[:3]], plan, now, round_=2
     )
-    memory = DeadLetterWriter(MEMORY_ROOT, MEMORY_RUN, 0, HEADER)
-    memory_file = memory.write(0, 2, [hostile[0], *paged[:3]])
-    assert memory_file
-    sc.memory_files = {memory_file.rsplit("/", 1)[1]: _read(memory_file)}
-    s.push_progress(
-        MEMORY_RUN,
-        0,
-        s.progress_value(
-            0,
-            started=now,
-            updated=now,
-            dead_lettered=4,
-            dead_letter_files=[memory_file],
-            dead_letter_folder=str(memory.folder),
-        ),
-        dag_id=DAG_ID,
-    )
-
-    s.create_run(PARAM_RUN, dag_id=DAG_ID, start=now, plan=plan[:1])
-    defaulted = DeadLetterWriter(PARAM_DEFAULT_ROOT, PARAM_RUN, 0, HEADER)
-    defaulted_file = defaulted.write(0, 0, paged[:2])
-    assert defaulted_file
-    sc.param_default_files = {defaulted_file.rsplit("/", 1)[1]: _read(defaulted_file)}
-    s.push_progress(
-        PARAM_RUN,
-        0,
-        s.progress_value(
-            0,
-            started=now,
-            updated=now,
-            dead_lettered=2,
-            dead_letter_files=[defaulted_file],
-            dead_letter_folder=str(defaulted.folder),
-        ),
-        dag_id=DAG_ID,
-    )
+    # A run without a root in its conf: its folder comes from the DAG's Param default.
+    sc.param_default_files = _seed_one_file_run(PARAM_RUN, PARAM_DEFAULT_ROOT, paged[:2], plan, now)
     return sc
+
+
+def _seed_one_file_run(
+    run_id: str,
+    root: str,
+    letters: list[DeadLetter],
+    plan: list[dict[str, Any]],
+    now: dt.datetime,
+    *,
+    round_: int = 0,
+) -> dict[str, bytes]:
+    """A one-partition run whose partition 0 wrote ``letters`` to one file under ``root``.
+
+    ``root`` goes into the run's conf unless it is the DAG's Param default. Returns
+    {file name: bytes as written}.
+    """
+    conf = None if root == PARAM_DEFAULT_ROOT else {"dead_letter_root": root}
+    s.create_run(run_id, dag_id=DAG_ID, start=now, plan=plan[:1], conf=conf)
+    writer = DeadLetterWriter(root, run_id, 0, HEADER)
+    written = writer.write(0, round_, letters)
+    assert written
+    s.push_progress(
+        run_id,
+        0,
+        s.progress_value(
+            0,
+            started=now,
+            updated=now,
+            dead_lettered=len(letters),
+            dead_letter_files=[written],
+            dead_letter_folder=str(writer.folder),
+        ),
+        dag_id=DAG_ID,
+    )
+    return {written.rsplit("/", 1)[1]: _read(written)}
