@@ -1,8 +1,9 @@
 """Auth wire errors: OAuth's ``{"error","error_description"}`` objects and SOAP faults.
 
 These do not use the core REST array shape: the token endpoint answers 400 with an OAuth error
-object (reference §1.1) and SOAP login answers a ``soapenv:Fault`` whose ``sf:exceptionCode`` and
-``sf:exceptionMessage`` simple-salesforce reads (reference §1.2).
+object (Salesforce Help, "OAuth 2.0 Username-Password Flow") and SOAP login answers a ``soapenv:Fault`` whose ``sf:exceptionCode`` and
+``sf:exceptionMessage`` simple-salesforce reads (SOAP API Developer Guide, "login()" and
+"SOAP Faults").
 """
 
 from __future__ import annotations

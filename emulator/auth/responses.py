@@ -46,7 +46,8 @@ def base_url(request: Request, state: EmulatorState) -> str:
 
 async def oauth_params(request: Request) -> dict[str, str]:
     """Query string and form body merged (body wins): the CDP connector sends its parameters in
-    the query string of a POST, simple-salesforce in the body (reference §1.1)."""
+    the query string of a POST, simple-salesforce in the body (Salesforce Help, "OAuth 2.0
+    Username-Password Flow for Special Scenarios": either is accepted)."""
     params = dict(request.query_params)
     body = (await request.body()).decode("utf-8", errors="replace")
     if body and "json" not in request.headers.get("content-type", ""):
@@ -177,7 +178,8 @@ async def soap_login(version: str, request: Request, state: StateDep) -> Respons
 @router.post("/services/a360/token")
 async def datacloud_token(request: Request, state: StateDep) -> JSONResponse:
     """Exchange a core token for a Data Cloud token; ``instance_url`` is the tenant host
-    *without* a scheme, and it routes back to this emulator (reference §1.3)."""
+    *without* a scheme, and it routes back to this emulator (Data Cloud Developer Guide, Connect API
+    authentication: the Data Cloud access token exchange)."""
     params = await oauth_params(request)
     grant = params.get("grant_type")
     if not grant:

@@ -101,7 +101,8 @@ class UsageCounters:
         return self._grant(self.bulk_batches, n, self._config.bulk_daily_batch_max)
 
     def count_bulk_records(self, n: int) -> int:
-        """Consume up to ``n`` of the 150M daily records; the rest must fail (reference §3.9)."""
+        """Consume up to ``n`` of the 150M daily records; the rest must fail (Salesforce
+        Developer Limits and Allocations Quick Reference, "Bulk API and Bulk API 2.0 Limits")."""
         return self._grant(self.bulk_records, n, self._config.bulk_daily_record_max)
 
     def count_bulk_query_job(self) -> bool:

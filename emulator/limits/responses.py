@@ -1,4 +1,4 @@
-"""``GET /services/data/vXX.X/limits``: ``{name: {"Max": n, "Remaining": n}}`` (reference §4)."""
+"""``GET /services/data/vXX.X/limits``: ``{name: {"Max": n, "Remaining": n}}`` (REST API Developer Guide, "Limits")."""
 
 from __future__ import annotations
 
