@@ -73,6 +73,34 @@ def section_titles(driver: Any) -> list[str]:
     )
 
 
+def click_when_uncovered(driver: Any, element: Any, timeout: float = 30) -> None:
+    """Scroll an element to the middle of the view and click it once nothing lies over it.
+
+    An accordion section that is still expanding moves the fields under the pointer, and a toast
+    of an earlier refusal can cover a button for a few seconds: a user waits until the target is
+    still and visible, so the test does too (a click that lands on a neighbour while the layout
+    settles is retried)."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+
+    def clicked() -> bool:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        uncovered = driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);"
+            "return top !== null && arguments[0].contains(top);",
+            element,
+        )
+        if not uncovered:
+            return False
+        try:
+            element.click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+
+    pb.wait_until(clicked, timeout=timeout)
+
+
 def open_section(driver: Any, title: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -81,8 +109,7 @@ def open_section(driver: Any, title: str) -> None:
         f"//*[@data-scope='accordion' and @data-part='item-trigger'][normalize-space(.)='{title}']",
     )
     if trigger.get_attribute("aria-expanded") != "true":
-        driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", trigger)
-        trigger.click()
+        click_when_uncovered(driver, trigger)
     pb.wait_until(lambda: trigger.get_attribute("aria-expanded") == "true")
 
 
@@ -97,8 +124,7 @@ def type_into(driver: Any, name: str, text: str) -> str:
     from selenium.webdriver.common.keys import Keys
 
     box = field(driver, name)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
-    box.click()
+    click_when_uncovered(driver, box)
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(text)
     box.send_keys(Keys.TAB)
@@ -112,8 +138,7 @@ def choose(driver: Any, name: str, label_start: str) -> None:
     from selenium.webdriver.common.keys import Keys
 
     box = driver.find_element(By.CSS_SELECTOR, f"#element_{name} input[role='combobox']")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
-    box.click()
+    click_when_uncovered(driver, box)
     box.send_keys(label_start)
     box.send_keys(Keys.ENTER)
     pb.wait_until(
@@ -142,19 +167,7 @@ def submit(driver: Any) -> None:
         By.XPATH,
         "//*[contains(@class,'chakra-dialog__content')]//button[normalize-space(.)='Trigger']",
     )
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-    # A toast of an earlier refusal can lie over the button for a few seconds: wait, as a user
-    # would, until nothing covers it.
-    pb.wait_until(
-        lambda: driver.execute_script(
-            "const r = arguments[0].getBoundingClientRect();"
-            "const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);"
-            "return top !== null && arguments[0].contains(top);",
-            button,
-        ),
-        timeout=30,
-    )
-    button.click()
+    click_when_uncovered(driver, button)
 
 
 def form_error(driver: Any) -> str:
