@@ -11,8 +11,8 @@ contender runs where, at which size and how often. Contenders are whatever
   once at 50,000 rows, next to ``ours`` at the same size, because the weak baselines (unsorted
   jobs, the seed's paced 500-record jobs) need hours at larger sizes. A run that exceeds its
   budget is stopped and reported as not finished.
-* **C** (memory, ``zero_cost``): ``ours`` both ways (threads; one process per partition) at
-  1M, 2M, 5M and 10M rows.
+* **C** (memory, ``zero_cost``): ``ours`` three ways (threads; one process per partition; the
+  load DAG in a real Airflow, ``airflow_task``) at 1M, 2M, 5M and 10M rows.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from bench.profiles import B_PROFILES, ZERO_COST
 HEADLINE = ("ours", "ss_sorted")
 #: Ours with one process per partition (as Airflow runs mapped tasks): scenario C only.
 PER_PROCESS = "ours_processes"
+#: The load DAG in a real Airflow, one task process per partition: scenario C only.
+AIRFLOW_TASK = "airflow_task"
+#: Ways of running ours that only scenario C (memory) plans.
+C_ONLY = (PER_PROCESS, AIRFLOW_TASK)
 #: B runs in real time: see bench/README.md ("Time scale").
 B_TIME_SCALE = 1.0
 #: Smoke runs compress B's timeline 50× so it finishes in seconds (correctness only).
@@ -64,7 +68,7 @@ def matrix(contenders: Iterable[str], *, smoke: bool = False) -> list[Cell]:
     """Every cell of the full run, for the contenders the registry offers."""
     names = list(contenders)
     sizes = SMOKE if smoke else FULL
-    loaders = [c for c in names if c != PER_PROCESS]
+    loaders = [c for c in names if c not in C_ONLY]
     headline = [c for c in HEADLINE if c in names]
     others = [c for c in loaders if c not in HEADLINE]
     cells = [Cell("A", ZERO_COST.name, c, sizes.a_rows) for c in loaders]
@@ -74,7 +78,7 @@ def matrix(contenders: Iterable[str], *, smoke: bool = False) -> list[Cell]:
         cells += [Cell("B", name, c, sizes.b_spread_rows, sizes.b_spread_repeats) for c in headline]
         if others and "ours" in names:
             cells += [Cell("B", name, c, sizes.b_other_rows) for c in ("ours", *others)]
-    c_contenders = [c for c in ("ours", PER_PROCESS) if c in names]
+    c_contenders = [c for c in ("ours", *C_ONLY) if c in names]
     cells += [Cell("C", ZERO_COST.name, c, rows) for rows in sizes.c_rows for c in c_contenders]
     # Where the weak baselines' size equals another planned size, ours is planned once.
     return select(cells)

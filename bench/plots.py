@@ -136,7 +136,7 @@ def plots(summary: list[dict[str, Any]], out: Path) -> list[Path]:
     c = [r for r in summary if r["scenario"] == "C" and r["completed"] and r["peak_rss_mb"]]
     if c:
         fig, ax = plt.subplots(figsize=(7, 4))
-        for contender, marker in (("ours", "o"), ("ours_processes", "s")):
+        for contender, marker in (("ours", "o"), ("ours_processes", "s"), ("airflow_task", "^")):
             rows = sorted((r for r in c if r["contender"] == contender), key=lambda r: r["rows"])
             if rows:
                 ax.plot(

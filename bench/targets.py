@@ -190,14 +190,21 @@ def _a_targets(summary: Summary) -> list[dict[str, Any]]:
 
 def _c_targets(summary: Summary) -> list[dict[str, Any]]:
     name = ZERO_COST.name
-    out = _correctness(summary, "C", name, ("ours", "ours_processes"))
-    tasks = [r for r in _rows(summary, "C", name, "ours_processes") if r["completed"]]
+    out = _correctness(summary, "C", name, ("ours", "ours_processes", "airflow_task"))
+    # The target is about an Airflow load task: measured in a real Airflow run where one
+    # finished, else by the bench's one-process-per-partition stand-in (and the row says so).
+    source = "airflow_task"
+    tasks = [r for r in _rows(summary, "C", name, source) if r["completed"]]
+    if not tasks:
+        source = "ours_processes"
+        tasks = [r for r in _rows(summary, "C", name, source) if r["completed"]]
+    what = "Airflow load task" if source == "airflow_task" else "per-partition load process"
     at = next((r["peak_rss_mb"] for r in tasks if r["rows"] == RSS_AT), None)
     out.append(
         _entry(
             "C",
             name,
-            f"peak RSS, largest per-partition load process at {RSS_AT:,} rows",
+            f"peak RSS, largest {what} at {RSS_AT:,} rows",
             f"≤ {RSS_LIMIT_MB:g} MB",
             at,
             lambda v: v <= RSS_LIMIT_MB,
@@ -211,7 +218,7 @@ def _c_targets(summary: Summary) -> list[dict[str, Any]]:
         _entry(
             "C",
             name,
-            f"peak RSS, largest per-partition load process, flat from {RSS_FLAT_FROM:,} rows",
+            f"peak RSS, largest {what}, flat from {RSS_FLAT_FROM:,} rows",
             "within 10 % up to 10,000,000 rows",
             growth,
             lambda v: v <= 0.10 and top >= 10_000_000,

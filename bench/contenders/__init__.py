@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench.contenders.airflow_task import run_airflow_task
 from bench.contenders.common import ContenderSpec, Partition, scaled
 from bench.contenders.ours import run_ours, run_ours_processes
 from bench.contenders.seed import run_seed
@@ -67,6 +68,12 @@ CONTENDERS: dict[str, Contender] = {
             "ours_processes",
             "ours with one process per partition, as Airflow runs mapped tasks",
             run_ours_processes,
+            compared=False,
+        ),
+        Contender(
+            "airflow_task",
+            "ours as the load DAG in a real Airflow, one task process per partition",
+            run_airflow_task,
             compared=False,
         ),
     )

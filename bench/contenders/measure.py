@@ -1,43 +1,8 @@
-"""What a contender's own process costs: CPU seconds and peak RSS, read from the kernel."""
+"""What a contender's own process costs: the product's own definitions, so a benchmark's "peak
+RSS" and the load task's reported peak are the same figure (``include/dc2sf/engine/process_cost.py``)."""
 
 from __future__ import annotations
 
-import resource
+from include.dc2sf.engine.process_cost import cpu_seconds, current_rss_mb, peak_rss_mb
 
-
-def _proc_status_mb(field: str) -> float | None:
-    """A memory figure of this process from ``/proc/self/status`` (Linux), in MB."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
-def peak_rss_mb() -> float:
-    """Peak RSS of this process's own memory (``VmHWM``).
-
-    Why not ``ru_maxrss``: Linux carries it across ``exec`` from the process that spawned us, so
-    a child started by a harness that once held 200 MB reports at least 200 MB whatever it uses
-    itself. ``VmHWM`` belongs to the address space ``exec`` created. ``ru_maxrss`` is the
-    fallback where ``/proc`` is missing.
-    """
-    peak = _proc_status_mb("VmHWM")
-    if peak is None:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return peak
-
-
-def current_rss_mb() -> float:
-    """RSS right now (``VmRSS``): the baseline after imports."""
-    current = _proc_status_mb("VmRSS")
-    return peak_rss_mb() if current is None else current
-
-
-def cpu_seconds() -> float:
-    """User + system CPU of this process (all its threads) so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+__all__ = ["cpu_seconds", "current_rss_mb", "peak_rss_mb"]

@@ -51,7 +51,7 @@ def test_org_model_passes_bulk_overrides_through_to_the_emulator_config() -> Non
 
 
 def test_matrix_runs_headline_contenders_on_every_profile_and_others_beside_ours() -> None:
-    cells = matrix(["ours", "ss_sorted", "seed", "ours_processes"])
+    cells = matrix(["ours", "ss_sorted", "seed", "ours_processes", "airflow_task"])
     b = [c for c in cells if c.scenario == "B"]
     for prof in B_PROFILES:
         mine = {(c.contender, c.rows, c.repeats) for c in b if c.profile == prof.name}
@@ -59,7 +59,14 @@ def test_matrix_runs_headline_contenders_on_every_profile_and_others_beside_ours
         assert {("ours", 500_000, 3), ("ss_sorted", 500_000, 3)} <= mine
         assert {("seed", 50_000, 1), ("ours", 50_000, 1)} <= mine
     assert {c.rows for c in cells if c.scenario == "C"} >= {1_000_000, 10_000_000}
-    assert "ours_processes" not in {c.contender for c in cells if c.scenario != "C"}
+    assert {c.contender for c in cells if c.scenario == "C"} == {
+        "ours",
+        "ours_processes",
+        "airflow_task",
+    }
+    assert not {"ours_processes", "airflow_task"} & {
+        c.contender for c in cells if c.scenario != "C"
+    }
     one = select(
         cells, scenarios=["B"], profiles=["tuned"], contenders=["ours"], rows=1_000, repeats=2
     )

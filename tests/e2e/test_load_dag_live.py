@@ -129,6 +129,12 @@ def test_run_succeeds_and_every_row_is_loaded_exactly(
     ]
     assert [p["state"] for p in progress] == ["success"] * PARTITIONS
     assert sum(p["succeeded"] for p in progress) == live_env.rows
+    # Each load task says what its own process cost (sizing workers; the benchmark's C figure).
+    for index in range(PARTITIONS):
+        returned = client.xcom(DAG_ID, main_run["run_id"], "partition.load", map_index=index)
+        assert returned["succeeded"] == progress[index]["succeeded"]
+        assert 50 < returned["process"]["peak_rss_mb"] < 4096
+        assert returned["process"]["cpu_seconds"] > 0
     # A successful partition clears its checkpoint, or a later clear would resume at its end.
     for index in range(PARTITIONS):
         assert _checkpoint(live_env, main_run["run_id"], index) is None

@@ -32,6 +32,7 @@ from include.dc2sf.engine.dry_run import dry_run_report
 from include.dc2sf.engine.errors import conf_errors_are_permanent
 from include.dc2sf.engine.loader import PartitionLoader
 from include.dc2sf.engine.outcomes import Done, Wait
+from include.dc2sf.engine.process_cost import cpu_seconds, peak_rss_mb
 from include.dc2sf.hooks.datacloud import DataCloudHook
 from include.dc2sf.hooks.retry import CallCounter
 from include.dc2sf.hooks.salesforce import SalesforceBulk2Hook
@@ -249,11 +250,11 @@ class PartitionLoadOperator(BaseOperator):
 
     def _drive(self, loader: PartitionLoader, context: Context) -> dict[str, Any]:
         if not self._deferrable():
-            return loader.run_blocking().summary
+            return self._with_process_cost(loader.run_blocking().summary)
         while True:
             outcome = loader.step()
             if isinstance(outcome, Done):
-                return outcome.summary
+                return self._with_process_cost(outcome.summary)
             if isinstance(outcome, Wait):
                 # Short waits are cheaper here than a hand-off to the triggerer and back (which
                 # costs at least RESUME_RACE_GUARD_SECONDS); only a long wait frees the slot.
@@ -272,6 +273,18 @@ class PartitionLoadOperator(BaseOperator):
                     ),
                     method_name="execute_complete",
                 )
+
+    def _with_process_cost(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Add what this task process cost to the summary (and say it in the log): the figure an
+        operator needs to size Airflow workers. A deferred load resumes in a new process, so the
+        figures are those of the process that finished the partition."""
+        cost = {"peak_rss_mb": round(peak_rss_mb(), 1), "cpu_seconds": round(cpu_seconds(), 2)}
+        self.log.info(
+            "This task process: peak memory %.0f MB, CPU %.1f s",
+            cost["peak_rss_mb"],
+            cost["cpu_seconds"],
+        )
+        return {**summary, "process": cost}
 
 
 def _as_int(value: Any, name: str) -> int:
